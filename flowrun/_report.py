@@ -1,0 +1,130 @@
+"""Turns a ``RunRecord`` into the plain, JSON-serialisable run report."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from flowrun.state import RunRecord, TaskError, TaskRunRecord, TaskStatus
+
+_MAX_REPR = 2000
+
+
+def build_report(run: RunRecord) -> dict[str, Any]:
+    """The report of ``run``: run fields, totals, the critical path and every task."""
+    origin = run.started_at
+    tasks = {name: _task_entry(record, origin) for name, record in run.tasks.items()}
+    durations = {
+        name: record.duration_s
+        for name, record in run.tasks.items()
+        if record.duration_s is not None
+    }
+    starts = [r.started_at for r in run.tasks.values() if r.started_at is not None]
+    ends = [r.finished_at for r in run.tasks.values() if r.finished_at is not None and r.started_at]
+    path, path_s = _critical_path(run, durations)
+    counts = {status.value: 0 for status in TaskStatus}
+    for record in run.tasks.values():
+        counts[record.status.value] += 1
+    return {
+        "run_id": run.run_id,
+        "dag": run.dag_name,
+        "status": run.status.value,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_s": run.duration_s,
+        "setup_span_s": (max(ends) - min(starts)) if starts and ends else 0.0,
+        "serial_s": sum(durations.values()),
+        "critical_path": path,
+        "critical_path_s": path_s,
+        "counts": counts,
+        "tasks": tasks,
+    }
+
+
+def _task_entry(record: TaskRunRecord, origin: float | None) -> dict[str, Any]:
+    teardown = None
+    if record.teardown_status is not None:
+        teardown = {
+            "status": record.teardown_status.value,
+            "duration_s": record.teardown_s,
+            "error": _error(record.teardown_error),
+        }
+    return {
+        "status": record.status.value,
+        "deps": list(record.deps),
+        "attempts": record.attempts,
+        "ready_at": _iso(record.ready_at),
+        "started_at": _iso(record.started_at),
+        "finished_at": _iso(record.finished_at),
+        "offset_s": (
+            record.started_at - origin
+            if record.started_at is not None and origin is not None
+            else None
+        ),
+        "queued_s": record.queued_s,
+        "duration_s": record.duration_s,
+        "result": jsonable(record.result),
+        "error": _error(record.error),
+        "skipped_because": record.skipped_because,
+        "teardown": teardown,
+    }
+
+
+def _critical_path(run: RunRecord, durations: dict[str, float]) -> tuple[list[str], float]:
+    """The heaviest dependency chain by running time (records are in topological order)."""
+    best: dict[str, float] = {}
+    via: dict[str, str | None] = {}
+    for name, record in run.tasks.items():
+        parent = max((d for d in record.deps if d in best), key=best.__getitem__, default=None)
+        best[name] = (best[parent] if parent is not None else 0.0) + durations.get(name, 0.0)
+        via[name] = parent
+    if not best:
+        return [], 0.0
+    end: str | None = max(best, key=best.__getitem__)
+    total = best[end] if end is not None else 0.0
+    path: list[str] = []
+    while end is not None:
+        path.append(end)
+        end = via[end]
+    return path[::-1], total
+
+
+def _error(error: TaskError | None) -> dict[str, str] | None:
+    if error is None:
+        return None
+    return {"type": error.type, "message": error.message, "traceback": error.traceback}
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+class _NotJsonable(Exception):
+    pass
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` if it is plain JSON data, else its ``repr`` (cut at 2,000 characters)."""
+    try:
+        return _plain(value, 0)
+    except _NotJsonable:
+        text = repr(value)
+        return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 1] + "…"
+
+
+def _plain(value: Any, depth: int) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise _NotJsonable
+    if depth < 20:
+        if type(value) in (list, tuple):
+            return [_plain(v, depth + 1) for v in value]
+        if type(value) is dict and all(isinstance(k, str) for k in value):
+            return {k: _plain(v, depth + 1) for k, v in value.items()}
+    raise _NotJsonable

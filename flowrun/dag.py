@@ -1,0 +1,203 @@
+"""The DAG builder: validates a set of task specs and orders them.
+
+Pure and synchronous. Every check happens here, before anything runs: missing
+dependencies (with close matches), self-dependencies, cycles (shown as ``a -> b -> a``)
+and parameters nobody can fill. The order is topological, ties broken by registration
+order, so the same registry always yields the same DAG.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from difflib import get_close_matches
+
+from flowrun.errors import (
+    CycleError,
+    MissingDependencyError,
+    SelfDependencyError,
+    TaskDefinitionError,
+    UnknownTaskError,
+)
+from flowrun.task import TaskSpec
+
+__all__ = ["Dag", "build_dag"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Dag:
+    """A validated DAG: specs in topological order with their edges as index tuples."""
+
+    name: str
+    specs: tuple[TaskSpec, ...]
+    index: Mapping[str, int]
+    parents: tuple[tuple[int, ...], ...]
+    children: tuple[tuple[int, ...], ...]
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    @property
+    def names(self) -> list[str]:
+        """Task names in topological order."""
+        return [spec.name for spec in self.specs]
+
+    def levels(self) -> list[int]:
+        """For each task (by index), its depth: 0 for roots, else 1 + the deepest parent."""
+        depth = [0] * len(self.specs)
+        for i, parents in enumerate(self.parents):
+            if parents:
+                depth[i] = 1 + max(depth[p] for p in parents)
+        return depth
+
+    def ancestors(self, names: Iterable[str]) -> set[str]:
+        """The named tasks and every task they depend on, directly or not."""
+        seen: set[int] = set()
+        stack = [self._index_of(name) for name in names]
+        while stack:
+            i = stack.pop()
+            if i not in seen:
+                seen.add(i)
+                stack.extend(self.parents[i])
+        return {self.specs[i].name for i in seen}
+
+    def descendants(self, name: str) -> set[str]:
+        """Every task that depends on ``name``, directly or not (``name`` excluded)."""
+        seen: set[int] = set()
+        stack = list(self.children[self._index_of(name)])
+        while stack:
+            i = stack.pop()
+            if i not in seen:
+                seen.add(i)
+                stack.extend(self.children[i])
+        return {self.specs[i].name for i in seen}
+
+    def subgraph(self, names: Iterable[str]) -> Dag:
+        """The DAG of the named tasks plus all their ancestors, in the same order."""
+        keep = self.ancestors(names)
+        return _assemble(self.name, [spec for spec in self.specs if spec.name in keep])
+
+    def critical_path(self, weights: Mapping[str, float]) -> tuple[list[str], float]:
+        """The heaviest root-to-leaf path under ``weights`` (missing names weigh 0)."""
+        if not self.specs:
+            return [], 0.0
+        best = [0.0] * len(self.specs)
+        via = [-1] * len(self.specs)
+        for i, spec in enumerate(self.specs):
+            if self.parents[i]:
+                via[i] = max(self.parents[i], key=best.__getitem__)
+                best[i] = best[via[i]]
+            best[i] += weights.get(spec.name, 0.0)
+        end = max(range(len(best)), key=best.__getitem__)
+        path = []
+        node = end
+        while node >= 0:
+            path.append(self.specs[node].name)
+            node = via[node]
+        return path[::-1], best[end]
+
+    def render(self) -> str:
+        """A readable text view: the tasks level by level with what each depends on."""
+        depth = self.levels()
+        count = len(self.specs)
+        n_levels = (max(depth) + 1) if depth else 0
+        lines = [
+            f"dag {self.name!r}: {count} task{'s' * (count != 1)} "
+            f"in {n_levels} level{'s' * (n_levels != 1)}"
+        ]
+        for level in range(n_levels):
+            lines.append(f"  level {level}")
+            for i, spec in enumerate(self.specs):
+                if depth[i] != level:
+                    continue
+                options = [spec.kind.value]
+                if spec.timeout_s is not None:
+                    options.append(f"timeout {spec.timeout_s:g}s")
+                if spec.retries:
+                    options.append(f"retries {spec.retries}")
+                line = f"    {spec.name} ({', '.join(options)})"
+                if spec.deps:
+                    line += " <- " + ", ".join(spec.deps)
+                lines.append(line)
+        return "\n".join(lines)
+
+    def _index_of(self, name: str) -> int:
+        try:
+            return self.index[name]
+        except KeyError:
+            raise UnknownTaskError(name, list(self.index)) from None
+
+
+def build_dag(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> Dag:
+    """Validate ``specs`` and return them as a ``Dag``.
+
+    Raises ``MissingDependencyError``, ``SelfDependencyError``, ``CycleError`` or
+    ``TaskDefinitionError`` (a parameter that only the pytest plugin can fill).
+    """
+    ordered = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
+    known = {spec.name: spec for spec in ordered}
+    for spec in ordered:
+        if spec.requires:
+            raise TaskDefinitionError(
+                spec.name,
+                f"task {spec.name!r} needs {', '.join(repr(r) for r in spec.requires)}, "
+                "which only the pytest plugin can supply (it is a pytest fixture)",
+            )
+        for dep in spec.deps:
+            if dep == spec.name:
+                raise SelfDependencyError(spec.name)
+            if dep not in known:
+                raise MissingDependencyError(
+                    spec.name, dep, get_close_matches(dep, list(known), n=3, cutoff=0.6)
+                )
+    position = {spec.name: i for i, spec in enumerate(ordered)}
+    pending = [len(spec.deps) for spec in ordered]
+    dependents: list[list[int]] = [[] for _ in ordered]
+    for i, spec in enumerate(ordered):
+        for dep in spec.deps:
+            dependents[position[dep]].append(i)
+    ready = [i for i, count in enumerate(pending) if count == 0]
+    heapq.heapify(ready)
+    topo: list[TaskSpec] = []
+    while ready:
+        i = heapq.heappop(ready)
+        topo.append(ordered[i])
+        for child in dependents[i]:
+            pending[child] -= 1
+            if pending[child] == 0:
+                heapq.heappush(ready, child)
+    if len(topo) != len(ordered):
+        raise CycleError(_find_cycle(ordered, pending, position))
+    return _assemble(name, topo)
+
+
+def _assemble(name: str, topo: Sequence[TaskSpec]) -> Dag:
+    index = {spec.name: i for i, spec in enumerate(topo)}
+    parents = tuple(tuple(index[dep] for dep in spec.deps) for spec in topo)
+    children: list[list[int]] = [[] for _ in topo]
+    for i, ps in enumerate(parents):
+        for p in ps:
+            children[p].append(i)
+    return Dag(
+        name=name,
+        specs=tuple(topo),
+        index=index,
+        parents=parents,
+        children=tuple(tuple(c) for c in children),
+    )
+
+
+def _find_cycle(ordered: Sequence[TaskSpec], pending: Sequence[int], position: Mapping[str, int]) -> list[str]:
+    """Walk dependencies among the tasks Kahn's algorithm could not order until one repeats."""
+    stuck = {i for i, count in enumerate(pending) if count > 0}
+    start = min(stuck)
+    seen: dict[int, int] = {}
+    path: list[int] = []
+    node = start
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(position[d] for d in ordered[node].deps if position[d] in stuck)
+    cycle = path[seen[node] :] + [node]
+    return [ordered[i].name for i in cycle]

@@ -1,0 +1,157 @@
+"""The facade: ``Engine`` ties a registry to a scheduler; ``build_default_engine`` wires defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor
+from types import TracebackType
+from typing import Any
+
+from flowrun._report import build_report
+from flowrun.context import RunContext
+from flowrun.dag import Dag, build_dag
+from flowrun.scheduler import ActiveRun, Scheduler, SchedulerConfig
+from flowrun.state import StateStore, StateStoreProtocol, TaskStatus
+from flowrun.task import TaskRegistry, default_registry
+
+__all__ = ["Engine", "RunSession", "build_default_engine"]
+
+
+class Engine:
+    """Runs the tasks of a registry as a DAG through a scheduler and reports on the runs.
+
+    The engine remembers how long each task took, so the next run can start the longest
+    remaining paths first when ``max_parallel`` is the bottleneck.
+    """
+
+    def __init__(self, registry: TaskRegistry, scheduler: Scheduler) -> None:
+        self.registry = registry
+        self.scheduler = scheduler
+        self.last_run_id: str | None = None
+        self._durations: dict[str, float] = {}
+
+    @property
+    def state_store(self) -> StateStoreProtocol:
+        """The store the scheduler records runs in."""
+        return self.scheduler.state_store
+
+    def build_dag(self, name: str, *, tasks: Iterable[str] | None = None) -> Dag:
+        """Snapshot the registry and validate it as DAG ``name``.
+
+        With ``tasks``, only those tasks and their ancestors are kept. Raises the
+        validation errors of ``flowrun.dag.build_dag`` and ``UnknownTaskError``.
+        """
+        dag = build_dag(name, self.registry.snapshot())
+        return dag.subgraph(tasks) if tasks is not None else dag
+
+    def display_dag(self, name: str, *, tasks: Iterable[str] | None = None) -> str:
+        """Print a readable view of the DAG and return it."""
+        text = self.build_dag(name, tasks=tasks).render()
+        print(text)
+        return text
+
+    async def run_once(
+        self,
+        name: str,
+        context: RunContext[Any] | None = None,
+        *,
+        tasks: Iterable[str] | None = None,
+    ) -> str:
+        """Run DAG ``name`` once, teardown included, and return the run id.
+
+        Task failures do not raise: they are in the report. Validation errors raise before
+        anything runs. If the call is cancelled, running tasks are cancelled, the rest are
+        recorded as CANCELLED, set-up generator tasks are torn down, and the cancellation
+        propagates.
+        """
+        async with self.session(name, context, tasks=tasks) as run:
+            await run.wait()
+        return run.run_id
+
+    def session(
+        self,
+        name: str,
+        context: RunContext[Any] | None = None,
+        *,
+        tasks: Iterable[str] | None = None,
+        expected_s: Mapping[str, float] | None = None,
+    ) -> RunSession:
+        """A run whose set-up resources live until the ``async with`` block ends.
+
+        ``async with engine.session("name", ctx) as run:`` starts the run and gives the
+        ``ActiveRun`` at once; ``await run.result("task")`` waits for one task. Leaving the
+        block waits for the remaining tasks (or cancels them if the block raised) and then
+        tears down the generator tasks.
+        """
+        return RunSession(self, self.build_dag(name, tasks=tasks), context, expected_s)
+
+    def get_run_report(self, run_id: str) -> dict[str, Any]:
+        """The run as a plain JSON-serialisable dict; raises ``UnknownRunError``."""
+        return build_report(self.state_store.get(run_id))
+
+    def _observe(self, run: ActiveRun) -> None:
+        for name in run.dag.index:
+            record = run.record(name)
+            if record.status is TaskStatus.SUCCESS and record.duration_s is not None:
+                self._durations[name] = record.duration_s
+
+
+class RunSession:
+    """The async context manager returned by ``Engine.session``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        dag: Dag,
+        context: RunContext[Any] | None,
+        expected_s: Mapping[str, float] | None,
+    ) -> None:
+        self._engine = engine
+        self._dag = dag
+        self._context = context
+        self._expected = dict(engine._durations)
+        self._expected.update(expected_s or {})
+        self._run: ActiveRun | None = None
+
+    async def __aenter__(self) -> ActiveRun:
+        self._run = self._engine.scheduler.start(self._dag, self._context, expected_s=self._expected)
+        self._engine.last_run_id = self._run.run_id
+        return self._run
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        run = self._run
+        if run is None:
+            return
+        try:
+            if exc is not None:
+                await run.cancel()
+                await run.teardown()
+            else:
+                await run.finish()
+        finally:
+            self._engine._observe(run)
+
+
+def build_default_engine(
+    executor: Executor | None = None,
+    registry: TaskRegistry | None = None,
+    state_store: StateStoreProtocol | None = None,
+    config: SchedulerConfig | None = None,
+) -> Engine:
+    """An ``Engine`` wired with the defaults: the default registry (the one a bare ``@task``
+    fills), an in-memory ``StateStore`` and ``SchedulerConfig()``.
+
+    A passed ``executor`` stays yours to shut down; without one, each run uses a thread
+    pool that flowrun creates and closes.
+    """
+    scheduler = Scheduler(
+        config,
+        state_store=state_store if state_store is not None else StateStore(),
+        executor=executor,
+    )
+    return Engine(registry if registry is not None else default_registry, scheduler)

@@ -1,0 +1,221 @@
+"""Task execution: one attempt of one task, bounded by its timeout, its outcome captured.
+
+Coroutine functions run on the running event loop; sync functions run in a
+``concurrent.futures.Executor`` (a thread pool flowrun owns, or any executor passed in,
+which then stays the caller's to shut down). A sync call that overruns its timeout cannot
+be killed: it is abandoned, recorded as timed out, and if it was a generator that later
+finishes its setup, its teardown runs straight away so nothing it opened is leaked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from flowrun._threads import DaemonThreadPool
+from flowrun.errors import TaskTimeoutError
+from flowrun.state import TaskStatus
+from flowrun.task import TaskKind, TaskSpec
+
+__all__ = ["AttemptOutcome", "GeneratorProtocolError", "TaskExecutor"]
+
+
+class GeneratorProtocolError(RuntimeError):
+    """Raised when a generator task does not yield exactly once."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """How an attempt (or a teardown) ended: SUCCESS, FAILED or TIMED_OUT.
+
+    ``value`` is the result (the yielded value of a generator task), ``error`` the
+    exception of a failure, and ``handle`` the suspended generator awaiting teardown.
+    """
+
+    status: TaskStatus
+    value: Any = None
+    error: BaseException | None = None
+    handle: Any = None
+
+
+_SUCCESS = TaskStatus.SUCCESS
+
+
+class TaskExecutor:
+    """Runs task attempts and teardowns for one run.
+
+    ``executor`` is used for sync tasks and is never shut down by flowrun; without one,
+    a daemon-thread pool is created on first use and closed by ``close()``.
+    """
+
+    def __init__(self, executor: Executor | None = None) -> None:
+        self._executor = executor
+        self._own_pool: DaemonThreadPool | None = None
+        self._is_process_pool = isinstance(executor, ProcessPoolExecutor)
+
+    @property
+    def runs_in_processes(self) -> bool:
+        """True when sync tasks go to a process pool (their arguments must pickle)."""
+        return self._is_process_pool
+
+    def close(self) -> None:
+        """Shut down the pool flowrun created, without waiting for abandoned threads."""
+        pool, self._own_pool = self._own_pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, spec: TaskSpec, kwargs: Mapping[str, Any], timeout_s: float | None) -> AttemptOutcome:
+        """Run one attempt of ``spec`` with ``kwargs``; never raises except ``CancelledError``."""
+        kind = spec.kind
+        starter: _SyncGeneratorStarter | None = None
+        try:
+            if timeout_s is None:
+                if kind is TaskKind.ASYNC:
+                    return AttemptOutcome(_SUCCESS, await spec.fn(**kwargs))
+                if kind is TaskKind.SYNC:
+                    return AttemptOutcome(_SUCCESS, await self._call_sync(spec.fn, kwargs))
+            async with asyncio.timeout(timeout_s) as scope:
+                if kind is TaskKind.ASYNC:
+                    return AttemptOutcome(_SUCCESS, await spec.fn(**kwargs))
+                if kind is TaskKind.SYNC:
+                    return AttemptOutcome(_SUCCESS, await self._call_sync(spec.fn, kwargs))
+                if kind is TaskKind.ASYNC_GENERATOR:
+                    agen = spec.fn(**kwargs)
+                    try:
+                        value = await anext(agen)
+                    except StopAsyncIteration:
+                        raise GeneratorProtocolError(
+                            f"task {spec.name!r} is a generator that returned without yielding"
+                        ) from None
+                    return AttemptOutcome(_SUCCESS, value, handle=agen)
+                starter = _SyncGeneratorStarter(spec)
+                gen, value = await self._call_sync(starter.start, kwargs)
+                return AttemptOutcome(_SUCCESS, value, handle=gen)
+        except TimeoutError as exc:
+            if timeout_s is not None and scope.expired():
+                if starter is not None:
+                    self._abandon(starter)
+                error = TaskTimeoutError(spec.name, timeout_s)
+                error.__cause__ = None
+                return AttemptOutcome(TaskStatus.TIMED_OUT, error=error)
+            return AttemptOutcome(TaskStatus.FAILED, error=exc)
+        except asyncio.CancelledError as exc:
+            if starter is not None:
+                self._abandon(starter)
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            return AttemptOutcome(TaskStatus.FAILED, error=exc)  # raised by the task's own code
+        except Exception as exc:
+            return AttemptOutcome(TaskStatus.FAILED, error=exc)
+
+    async def teardown(self, spec: TaskSpec, handle: Any, timeout_s: float | None) -> AttemptOutcome:
+        """Resume a generator task after its ``yield`` so its teardown code runs."""
+        try:
+            async with asyncio.timeout(timeout_s) as scope:
+                if spec.kind is TaskKind.ASYNC_GENERATOR:
+                    await _finish_async_generator(spec.name, handle)
+                else:
+                    await self._call_sync(_finish_generator, {"name": spec.name, "gen": handle})
+            return AttemptOutcome(_SUCCESS)
+        except TimeoutError as exc:
+            if timeout_s is not None and scope.expired():
+                return AttemptOutcome(
+                    TaskStatus.TIMED_OUT, error=TaskTimeoutError(spec.name, timeout_s, phase="teardown")
+                )
+            return AttemptOutcome(TaskStatus.FAILED, error=exc)
+        except Exception as exc:
+            return AttemptOutcome(TaskStatus.FAILED, error=exc)
+
+    def _pool(self) -> Executor:
+        if self._executor is not None:
+            return self._executor
+        if self._own_pool is None:
+            self._own_pool = DaemonThreadPool()
+        return self._own_pool
+
+    def _call_sync(self, fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> asyncio.Future[Any]:
+        pool = self._pool()
+        if self._is_process_pool:
+            future: Future[Any] = pool.submit(fn, **kwargs)
+        else:
+            # A fresh copy per call: one Context cannot be entered by two threads at once,
+            # and an abandoned call may still be inside its copy.
+            future = pool.submit(contextvars.copy_context().run, fn, **kwargs)
+        return asyncio.wrap_future(future)
+
+    def _abandon(self, starter: _SyncGeneratorStarter) -> None:
+        gen = starter.abandon()
+        if gen is not None:  # its setup finished just as we gave up on it: undo it now
+            self._pool().submit(_close_quietly, gen)
+
+
+class _SyncGeneratorStarter:
+    """Runs a sync generator to its ``yield`` in a worker thread.
+
+    If the caller abandons it (timeout, cancellation) before the setup finishes, the
+    worker runs the teardown itself as soon as the setup completes.
+    """
+
+    __slots__ = ("_abandoned", "_delivered", "_lock", "spec")
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._delivered: Generator[Any, None, None] | None = None
+
+    def start(self, **kwargs: Any) -> tuple[Generator[Any, None, None], Any]:
+        gen = self.spec.fn(**kwargs)
+        try:
+            value = next(gen)
+        except StopIteration:
+            raise GeneratorProtocolError(
+                f"task {self.spec.name!r} is a generator that returned without yielding"
+            ) from None
+        with self._lock:
+            abandoned = self._abandoned
+            if not abandoned:
+                self._delivered = gen
+        if abandoned:
+            _close_quietly(gen)
+        return gen, value
+
+    def abandon(self) -> Generator[Any, None, None] | None:
+        with self._lock:
+            self._abandoned = True
+            return self._delivered
+
+
+def _finish_generator(name: str, gen: Generator[Any, None, None]) -> None:
+    try:
+        next(gen)
+    except StopIteration:
+        return
+    gen.close()
+    raise GeneratorProtocolError(f"task {name!r} yielded more than once; a task yields exactly once")
+
+
+async def _finish_async_generator(name: str, agen: AsyncGenerator[Any, None]) -> None:
+    try:
+        await anext(agen)
+    except StopAsyncIteration:
+        return
+    await agen.aclose()
+    raise GeneratorProtocolError(f"task {name!r} yielded more than once; a task yields exactly once")
+
+
+def _close_quietly(gen: Generator[Any, None, None]) -> None:
+    try:
+        next(gen)
+    except StopIteration:
+        pass
+    except Exception:
+        pass  # nobody is left to report to: the attempt was already recorded as timed out
+    else:
+        gen.close()
