@@ -188,7 +188,9 @@ def _assemble(name: str, topo: Sequence[TaskSpec]) -> Dag:
     )
 
 
-def _find_cycle(ordered: Sequence[TaskSpec], pending: Sequence[int], position: Mapping[str, int]) -> list[str]:
+def _find_cycle(
+    ordered: Sequence[TaskSpec], pending: Sequence[int], position: Mapping[str, int]
+) -> list[str]:
     """Walk dependencies among the tasks Kahn's algorithm could not order until one repeats."""
     stuck = {i for i, count in enumerate(pending) if count > 0}
     start = min(stuck)
@@ -199,5 +201,5 @@ def _find_cycle(ordered: Sequence[TaskSpec], pending: Sequence[int], position: M
         seen[node] = len(path)
         path.append(node)
         node = next(position[d] for d in ordered[node].deps if position[d] in stuck)
-    cycle = path[seen[node] :] + [node]
+    cycle = [*path[seen[node] :], node]
     return [ordered[i].name for i in cycle]

@@ -1,4 +1,4 @@
-"""The facade: ``Engine`` ties a registry to a scheduler; ``build_default_engine`` wires defaults."""
+"""The facade: ``Engine`` ties a registry to a scheduler; ``build_default_engine`` wires it."""
 
 from __future__ import annotations
 
@@ -114,7 +114,9 @@ class RunSession:
         self._run: ActiveRun | None = None
 
     async def __aenter__(self) -> ActiveRun:
-        self._run = self._engine.scheduler.start(self._dag, self._context, expected_s=self._expected)
+        self._run = self._engine.scheduler.start(
+            self._dag, self._context, expected_s=self._expected
+        )
         self._engine.last_run_id = self._run.run_id
         return self._run
 

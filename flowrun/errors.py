@@ -68,9 +68,11 @@ class InvalidDependencyError(TaskDefinitionError):
 
 
 class InvalidOptionError(FlowrunError, ValueError):
-    """Raised when an option such as ``timeout_s``, ``retries`` or ``max_parallel`` is out of range."""
+    """Raised when an option (``timeout_s``, ``retries``, ``max_parallel``...) is out of range."""
 
-    def __init__(self, option: str, value: object, expected: str, *, task: str | None = None) -> None:
+    def __init__(
+        self, option: str, value: object, expected: str, *, task: str | None = None
+    ) -> None:
         self.option = option
         self.value = value
         self.task = task

@@ -69,7 +69,9 @@ class TaskExecutor:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    async def run(self, spec: TaskSpec, kwargs: Mapping[str, Any], timeout_s: float | None) -> AttemptOutcome:
+    async def run(
+        self, spec: TaskSpec, kwargs: Mapping[str, Any], timeout_s: float | None
+    ) -> AttemptOutcome:
         """Run one attempt of ``spec`` with ``kwargs``; never raises except ``CancelledError``."""
         kind = spec.kind
         starter: _SyncGeneratorStarter | None = None
@@ -114,7 +116,9 @@ class TaskExecutor:
         except Exception as exc:
             return AttemptOutcome(TaskStatus.FAILED, error=exc)
 
-    async def teardown(self, spec: TaskSpec, handle: Any, timeout_s: float | None) -> AttemptOutcome:
+    async def teardown(
+        self, spec: TaskSpec, handle: Any, timeout_s: float | None
+    ) -> AttemptOutcome:
         """Resume a generator task after its ``yield`` so its teardown code runs."""
         try:
             async with asyncio.timeout(timeout_s) as scope:
@@ -126,7 +130,8 @@ class TaskExecutor:
         except TimeoutError as exc:
             if timeout_s is not None and scope.expired():
                 return AttemptOutcome(
-                    TaskStatus.TIMED_OUT, error=TaskTimeoutError(spec.name, timeout_s, phase="teardown")
+                    TaskStatus.TIMED_OUT,
+                    error=TaskTimeoutError(spec.name, timeout_s, phase="teardown"),
                 )
             return AttemptOutcome(TaskStatus.FAILED, error=exc)
         except Exception as exc:
@@ -146,7 +151,8 @@ class TaskExecutor:
         else:
             # A fresh copy per call: one Context cannot be entered by two threads at once,
             # and an abandoned call may still be inside its copy.
-            future = pool.submit(contextvars.copy_context().run, fn, **kwargs)
+            run_in_copy: Callable[..., Any] = contextvars.copy_context().run
+            future = pool.submit(run_in_copy, fn, **kwargs)
         return asyncio.wrap_future(future)
 
     def _abandon(self, starter: _SyncGeneratorStarter) -> None:
@@ -198,7 +204,9 @@ def _finish_generator(name: str, gen: Generator[Any, None, None]) -> None:
     except StopIteration:
         return
     gen.close()
-    raise GeneratorProtocolError(f"task {name!r} yielded more than once; a task yields exactly once")
+    raise GeneratorProtocolError(
+        f"task {name!r} yielded more than once; a task yields exactly once"
+    )
 
 
 async def _finish_async_generator(name: str, agen: AsyncGenerator[Any, None]) -> None:
@@ -207,7 +215,9 @@ async def _finish_async_generator(name: str, agen: AsyncGenerator[Any, None]) ->
     except StopAsyncIteration:
         return
     await agen.aclose()
-    raise GeneratorProtocolError(f"task {name!r} yielded more than once; a task yields exactly once")
+    raise GeneratorProtocolError(
+        f"task {name!r} yielded more than once; a task yields exactly once"
+    )
 
 
 def _close_quietly(gen: Generator[Any, None, None]) -> None:

@@ -64,7 +64,9 @@ class SchedulerConfig:
             raise InvalidOptionError("max_parallel", mp, "a whole number >= 1")
         t = self.default_timeout_s
         if t is not None and (not _is_real(t) or not 0 < t < float("inf")):
-            raise InvalidOptionError("default_timeout_s", t, "a positive number of seconds, or None")
+            raise InvalidOptionError(
+                "default_timeout_s", t, "a positive number of seconds, or None"
+            )
 
 
 class TaskFailedError(FlowrunError):
@@ -110,7 +112,9 @@ class Scheduler:
         executor: Executor | None = None,
     ) -> None:
         self.config = config if config is not None else SchedulerConfig()
-        self.state_store: StateStoreProtocol = state_store if state_store is not None else StateStore()
+        self.state_store: StateStoreProtocol = (
+            state_store if state_store is not None else StateStore()
+        )
         self.executor = executor
 
     def start(
@@ -160,7 +164,11 @@ class ActiveRun:
                     f"a RunContext, because task {spec.name!r} takes one in parameter "
                     f"{spec.context_arg!r}; pass run_once(..., context=RunContext(...))",
                 )
-            if executor.runs_in_processes and spec.kind is not TaskKind.SYNC and not spec.kind.is_async:
+            if (
+                executor.runs_in_processes
+                and spec.kind is not TaskKind.SYNC
+                and not spec.kind.is_async
+            ):
                 raise TaskDefinitionError(
                     spec.name,
                     f"task {spec.name!r} is a sync generator, which cannot run in a process pool; "
@@ -240,7 +248,7 @@ class ActiveRun:
         await asyncio.shield(self._done)
 
     async def result(self, name: str) -> Any:
-        """Wait for task ``name`` and return its result; raises ``TaskFailedError`` if it did not succeed."""
+        """Wait for task ``name``; return its result or raise ``TaskFailedError``."""
         i = self._index(name)
         if not self._records[i].status.is_terminal:
             future: asyncio.Future[None] = self._loop.create_future()
@@ -411,7 +419,12 @@ class ActiveRun:
         )
         self._records[i] = record
         self._store.mark(self.run_id, record)
-        waiting, ready, ready_at, priority = self._waiting, self._ready, self._ready_at, self._priority
+        waiting, ready, ready_at, priority = (
+            self._waiting,
+            self._ready,
+            self._ready_at,
+            self._priority,
+        )
         for c in self._children[i]:
             left = waiting[c] - 1
             waiting[c] = left
@@ -475,7 +488,9 @@ class ActiveRun:
             c = stack.pop()
             if records[c].status is not _PENDING:
                 continue
-            skipped = TaskRunRecord(records[c].name, TaskStatus.SKIPPED, records[c].deps, skipped_because=name)
+            skipped = TaskRunRecord(
+                records[c].name, TaskStatus.SKIPPED, records[c].deps, skipped_because=name
+            )
             records[c] = skipped
             self._store.mark(self.run_id, skipped)
             self._settled(c)

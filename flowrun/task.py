@@ -9,6 +9,7 @@ The decorated function is returned unchanged, so it stays callable and picklable
 from __future__ import annotations
 
 import builtins
+import contextlib
 import enum
 import inspect
 import math
@@ -216,10 +217,9 @@ def task(
         )
         if not spec.fixture:  # pytest fixtures join the plugin's DAG, not a registry
             (registry if registry is not None else default_registry).register(spec)
-        try:
+        # A builtin or slotted callable takes no attribute: it is reachable by name only.
+        with contextlib.suppress(AttributeError, TypeError):
             setattr(target, SPEC_ATTRIBUTE, spec)
-        except (AttributeError, TypeError):
-            pass  # a builtin or slotted callable: reachable through the registry only
         return target
 
     return decorate(fn) if fn is not None else decorate
@@ -284,11 +284,15 @@ def _check_options(name: str, timeout_s: object, retries: object, retry_delay_s:
     if timeout_s is not None and (
         not _is_real(timeout_s) or not (0 < float(timeout_s) < math.inf)  # type: ignore[arg-type]
     ):
-        raise InvalidOptionError("timeout_s", timeout_s, "a positive number of seconds, or None", task=name)
+        raise InvalidOptionError(
+            "timeout_s", timeout_s, "a positive number of seconds, or None", task=name
+        )
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise InvalidOptionError("retries", retries, "a whole number >= 0", task=name)
     if not _is_real(retry_delay_s) or not (0 <= float(retry_delay_s) < math.inf):  # type: ignore[arg-type]
-        raise InvalidOptionError("retry_delay_s", retry_delay_s, "a number of seconds >= 0", task=name)
+        raise InvalidOptionError(
+            "retry_delay_s", retry_delay_s, "a number of seconds >= 0", task=name
+        )
 
 
 def _is_real(value: object) -> bool:
@@ -332,7 +336,7 @@ def _kind_of(fn: Callable[..., Any]) -> TaskKind:
         return TaskKind.ASYNC
     if inspect.isgeneratorfunction(fn):
         return TaskKind.SYNC_GENERATOR
-    call = getattr(type(fn), "__call__", None)  # a callable object with an async __call__
+    call = vars(type(fn)).get("__call__")  # a callable object with an async __call__
     if not inspect.isfunction(fn) and call is not None and inspect.iscoroutinefunction(call):
         return TaskKind.ASYNC
     return TaskKind.SYNC
@@ -347,7 +351,9 @@ def _analyse_signature(
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
-        raise TaskDefinitionError(name, f"cannot read the signature of task {name!r}: {exc}") from None
+        raise TaskDefinitionError(
+            name, f"cannot read the signature of task {name!r}: {exc}"
+        ) from None
     context_arg: str | None = None
     upstream_arg: str | None = None
     parent_args: list[str] = []
@@ -375,7 +381,9 @@ def _analyse_signature(
                 "name it after a dependency, or give it a default",
             )
         if param.kind is param.POSITIONAL_ONLY:
-            raise TaskSignatureError(name, param.name, f"is positional-only; make it a {_INJECTABLE}")
+            raise TaskSignatureError(
+                name, param.name, f"is positional-only; make it a {_INJECTABLE}"
+            )
         if role == "context":
             if context_arg is not None:
                 raise TaskSignatureError(
@@ -434,7 +442,8 @@ def _unwrap(fn: Callable[..., Any]) -> Callable[..., Any]:
     while True:
         inner = getattr(fn, "func", None)  # functools.partial
         if inner is None or not callable(inner):
-            return inspect.unwrap(fn)
+            unwrapped: Callable[..., Any] = inspect.unwrap(fn)
+            return unwrapped
         fn = inner
 
 
