@@ -1,0 +1,63 @@
+"""Every python block of the README runs, and prints what the README says it prints."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).parents[1] / "README.md"
+_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```\n", re.M | re.S)
+_PRINT_COMMENT = re.compile(r"^\s*print\(.*\)\s+#\s*(.+)$", re.M)
+
+
+def _python_blocks() -> list[tuple[str, str, str | None]]:
+    """(id, code, expected stdout) for each python block; a text block right after it is
+    its exact output."""
+    text = README.read_text(encoding="utf-8")
+    blocks = list(_BLOCK.finditer(text))
+    found = []
+    for i, match in enumerate(blocks):
+        if match.group(1) != "python":
+            continue
+        expected = None
+        following = blocks[i + 1] if i + 1 < len(blocks) else None
+        if following is not None and following.group(1) == "text":
+            between = text[match.end() : following.start()]
+            if "```" not in between and between.strip().endswith(":") or not between.strip():
+                expected = following.group(2)
+        line = text.count("\n", 0, match.start()) + 1
+        found.append((f"README.md:{line}", match.group(2), expected))
+    return found
+
+
+BLOCKS = _python_blocks()
+
+
+def test_the_readme_has_python_blocks() -> None:
+    assert len(BLOCKS) >= 5
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"), [(c, e) for _, c, e in BLOCKS], ids=[b[0] for b in BLOCKS]
+)
+def test_readme_block_runs_and_prints_what_it_says(
+    code: str, expected: str | None, tmp_path: Path
+) -> None:
+    script = tmp_path / "block.py"
+    script.write_text(code, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    if expected is not None:
+        assert done.stdout == expected
+    for promised in _PRINT_COMMENT.findall(code):
+        assert promised.strip() in done.stdout
