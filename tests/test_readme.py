@@ -27,7 +27,7 @@ def _python_blocks() -> list[tuple[str, str, str | None]]:
         following = blocks[i + 1] if i + 1 < len(blocks) else None
         if following is not None and following.group(1) == "text":
             between = text[match.end() : following.start()]
-            if "```" not in between and between.strip().endswith(":") or not between.strip():
+            if not between.strip() or between.strip().endswith(":"):
                 expected = following.group(2)
         line = text.count("\n", 0, match.start()) + 1
         found.append((f"README.md:{line}", match.group(2), expected))
