@@ -1,0 +1,21 @@
+"""Module-level tasks for the process-pool tests: a worker process imports them by name."""
+
+from __future__ import annotations
+
+import os
+
+from flowrun.task import TaskRegistry, task
+
+registry = TaskRegistry()
+
+
+@task(registry=registry)
+def where() -> int:
+    """Return the id of the process the task ran in."""
+    return os.getpid()
+
+
+@task(registry=registry, deps=[where])
+def square(upstream: dict[str, int]) -> int:
+    """Square a number derived from the parent's result, in a worker process too."""
+    return (upstream["where"] % 7) ** 2

@@ -1,0 +1,359 @@
+"""``@task``, ``TaskSpec`` and ``TaskRegistry``: registration, injection, and bad declarations."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from flowrun.context import RunContext
+from flowrun.engine import Engine, build_default_engine
+from flowrun.errors import (
+    DuplicateTaskError,
+    FlowrunError,
+    InvalidDependencyError,
+    InvalidOptionError,
+    SelfDependencyError,
+    TaskSignatureError,
+    UnknownTaskError,
+)
+from flowrun.task import TaskRegistry, TaskSpec, default_registry, task
+
+from . import _process_tasks
+
+
+class TestRegistration:
+    def test_bare_task_registers_in_the_default_registry(
+        self, clean_default_registry: TaskRegistry
+    ) -> None:
+        @task
+        def hello() -> str:
+            return "hi"
+
+        assert clean_default_registry.names() == ["hello"]
+        spec = clean_default_registry.get("hello")
+        assert isinstance(spec, TaskSpec)
+        assert spec.fn is hello
+        assert spec.deps == ()
+
+    def test_called_task_takes_its_options(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def a() -> None: ...
+
+        @task(
+            name="renamed", deps=[a], timeout_s=2, retries=3, retry_delay_s=0.5, registry=registry
+        )
+        def b() -> None: ...
+
+        spec = registry.get("renamed")
+        assert (spec.name, spec.deps, spec.timeout_s, spec.retries, spec.retry_delay_s) == (
+            "renamed",
+            ("a",),
+            2.0,
+            3,
+            0.5,
+        )
+        assert "b" not in registry
+
+    def test_called_task_without_registry_uses_the_default_one(
+        self, clean_default_registry: TaskRegistry
+    ) -> None:
+        @task(name="x")
+        def f() -> None: ...
+
+        assert clean_default_registry.names() == ["x"]
+
+    def test_default_registry_is_the_default_engine_registry(self) -> None:
+        assert build_default_engine().registry is default_registry
+
+    @pytest.mark.asyncio
+    async def test_engine_built_before_the_tasks_sees_them(
+        self, clean_default_registry: TaskRegistry
+    ) -> None:
+        engine = build_default_engine()  # as in the README: engine first, tasks after
+
+        @task
+        async def late() -> int:
+            return 7
+
+        assert engine.registry is clean_default_registry
+        run_id = await engine.run_once("late")
+        assert engine.get_run_report(run_id)["tasks"]["late"]["result"] == 7
+
+    def test_registration_order_is_kept(self, registry: TaskRegistry) -> None:
+        for name in ["zeta", "alpha", "mid"]:
+            task(name=name, registry=registry)(lambda: None)
+        assert registry.names() == ["zeta", "alpha", "mid"]
+        assert [spec.name for spec in registry] == ["zeta", "alpha", "mid"]
+        assert len(registry) == 3
+
+    def test_unregister_and_unknown_names(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def fetch_user() -> None: ...
+
+        with pytest.raises(UnknownTaskError, match=r"'fetch_usr'.*did you mean 'fetch_user'"):
+            registry.get("fetch_usr")
+        registry.unregister("fetch_user")
+        assert "fetch_user" not in registry
+        with pytest.raises(UnknownTaskError):
+            registry.unregister("fetch_user")
+
+    def test_same_function_registered_twice_is_not_a_duplicate(
+        self, registry: TaskRegistry
+    ) -> None:
+        def f() -> None: ...
+
+        task(registry=registry)(f)
+        task(registry=registry)(f)
+        assert registry.names() == ["f"]
+
+
+class TestDecoratedFunction:
+    def test_stays_callable_as_the_plain_function(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def add(a: int = 1, b: int = 2) -> int:
+            return a + b
+
+        assert add(3, b=4) == 7
+        assert add.__name__ == "add"
+
+    @pytest.mark.asyncio
+    async def test_async_task_stays_awaitable(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        async def twice(x: int = 2) -> int:
+            return x * 2
+
+        assert await twice(5) == 10
+
+    def test_module_level_sync_task_pickles_to_itself(self) -> None:
+        assert pickle.loads(pickle.dumps(_process_tasks.where)) is _process_tasks.where
+        assert _process_tasks.where() > 0
+
+
+class TestDependencies:
+    def test_by_name_and_by_reference_are_the_same(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def a() -> None: ...
+
+        @task(registry=registry)
+        def b() -> None: ...
+
+        @task(deps=["a", b], registry=registry)
+        def c() -> None: ...
+
+        assert registry.get("c").deps == ("a", "b")
+
+    def test_reference_resolves_to_the_given_name(self, registry: TaskRegistry) -> None:
+        @task(name="the_source", registry=registry)
+        def source() -> None: ...
+
+        @task(deps=[source], registry=registry)
+        def sink() -> None: ...
+
+        assert registry.get("sink").deps == ("the_source",)
+
+    def test_repeated_dependency_is_kept_once(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def a() -> None: ...
+
+        @task(deps=[a, "a"], registry=registry)
+        def b() -> None: ...
+
+        assert registry.get("b").deps == ("a",)
+
+
+class TestSignatureAnalysis:
+    def test_context_by_annotation_and_upstream_by_name(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def parent() -> None: ...
+
+        @task(deps=[parent], registry=registry)
+        def child(ctx: RunContext[Any], upstream: dict[str, Any], extra: int = 3) -> None: ...
+
+        spec = registry.get("child")
+        assert spec.context_arg == "ctx"
+        assert spec.upstream_arg == "upstream"
+
+    def test_bare_run_context_annotation(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def f(context: RunContext) -> None:  # type: ignore[type-arg]
+            ...
+
+        assert registry.get("f").context_arg == "context"
+
+    def test_string_annotation_from_future_import(self, registry: TaskRegistry) -> None:
+        # This module has ``from __future__ import annotations``: every annotation is a string.
+        @task(registry=registry)
+        def f(c: RunContext[dict[str, int]]) -> None: ...
+
+        assert isinstance(f.__annotations__["c"], str)
+        assert registry.get("f").context_arg == "c"
+
+    def test_string_annotation_naming_an_undefined_bundle(self, registry: TaskRegistry) -> None:
+        def f(c: RunContext[Any]) -> None: ...
+
+        f.__annotations__["c"] = "RunContext[Deps]"  # ``Deps`` is not defined in this module
+        task(registry=registry)(f)
+        assert registry.get("f").context_arg == "c"
+
+    def test_dotted_string_annotation(self, registry: TaskRegistry) -> None:
+        def f(c: Any) -> None: ...
+
+        f.__annotations__["c"] = "flowrun.context.RunContext[Any]"
+        task(registry=registry)(f)
+        assert registry.get("f").context_arg == "c"
+
+    def test_parameter_named_like_context_without_annotation_is_not_injected(
+        self, registry: TaskRegistry
+    ) -> None:
+        with pytest.raises(TaskSignatureError):
+
+            @task(registry=registry)
+            def f(context) -> None:  # type: ignore[no-untyped-def]
+                ...
+
+    def test_parameter_with_default_is_left_alone(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def f(limit: int = 10) -> int:
+            return limit
+
+        spec = registry.get("f")
+        assert (spec.context_arg, spec.upstream_arg) == (None, None)
+
+    def test_parameter_without_default_names_task_and_parameter(
+        self, registry: TaskRegistry
+    ) -> None:
+        with pytest.raises(TaskSignatureError) as info:
+
+            @task(name="load", registry=registry)
+            def f(path: str) -> None: ...
+
+        assert isinstance(info.value, FlowrunError)
+        assert isinstance(info.value, TypeError)
+        assert (info.value.task, info.value.parameter) == ("load", "path")
+        assert "'load'" in str(info.value)
+        assert "'path'" in str(info.value)
+        assert "load" not in registry
+
+    def test_generator_kinds(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def sync_gen() -> Iterator[int]:
+            yield 1
+
+        @task(registry=registry)
+        async def async_gen() -> AsyncIterator[int]:
+            yield 1
+
+        assert registry.get("sync_gen").kind.is_generator
+        assert not registry.get("sync_gen").kind.is_async
+        assert registry.get("async_gen").kind.is_generator
+        assert registry.get("async_gen").kind.is_async
+
+
+class TestBadDeclarations:
+    def test_duplicate_name_from_a_different_function(self, registry: TaskRegistry) -> None:
+        @task(name="load", registry=registry)
+        def first() -> None: ...
+
+        with pytest.raises(DuplicateTaskError, match=r"'load'.*first") as info:
+
+            @task(name="load", registry=registry)
+            def second() -> None: ...
+
+        assert isinstance(info.value, FlowrunError)
+        assert isinstance(info.value, ValueError)
+        assert info.value.task == "load"
+        assert registry.get("load").fn is first
+
+    def test_self_dependency_by_name(self, registry: TaskRegistry) -> None:
+        with pytest.raises(SelfDependencyError, match=r"'loop' depends on itself") as info:
+
+            @task(name="loop", deps=["loop"], registry=registry)
+            def f() -> None: ...
+
+        assert info.value.task == "loop"
+        assert "loop" not in registry
+
+    def test_non_callable_in_deps(self, registry: TaskRegistry) -> None:
+        with pytest.raises(InvalidDependencyError, match=r"task 'f'.*42") as info:
+
+            @task(deps=[42], registry=registry)  # type: ignore[list-item]
+            def f() -> None: ...
+
+        assert isinstance(info.value, FlowrunError)
+        assert info.value.task == "f"
+        assert info.value.dependency == 42
+
+    def test_unregistered_callable_in_deps(self, registry: TaskRegistry) -> None:
+        def helper() -> None: ...
+
+        with pytest.raises(InvalidDependencyError, match=r"task 'f'.*helper.*not a task"):
+
+            @task(deps=[helper], registry=registry)
+            def f() -> None: ...
+
+    def test_task_of_another_registry_in_deps(self, registry: TaskRegistry) -> None:
+        other = TaskRegistry()
+
+        @task(registry=other)
+        def elsewhere() -> None: ...
+
+        with pytest.raises(InvalidDependencyError, match="another registry"):
+
+            @task(deps=[elsewhere], registry=registry)
+            def f() -> None: ...
+
+    def test_a_string_as_deps(self, registry: TaskRegistry) -> None:
+        with pytest.raises(InvalidDependencyError, match="list"):
+
+            @task(deps="abc", registry=registry)
+            def f() -> None: ...
+
+    @pytest.mark.parametrize("timeout_s", [0, -1, -0.5, float("nan"), float("inf"), "5"])
+    def test_bad_timeout(self, registry: TaskRegistry, timeout_s: Any) -> None:
+        with pytest.raises(InvalidOptionError, match=r"task 'f': timeout_s=") as info:
+
+            @task(timeout_s=timeout_s, registry=registry)
+            def f() -> None: ...
+
+        assert isinstance(info.value, ValueError)
+        assert (info.value.option, info.value.task) == ("timeout_s", "f")
+        assert "f" not in registry
+
+    @pytest.mark.parametrize("retries", [-1, 1.5, True])
+    def test_bad_retries(self, registry: TaskRegistry, retries: Any) -> None:
+        with pytest.raises(InvalidOptionError, match=r"task 'f': retries=") as info:
+
+            @task(retries=retries, registry=registry)
+            def f() -> None: ...
+
+        assert info.value.option == "retries"
+
+    def test_negative_retry_delay(self, registry: TaskRegistry) -> None:
+        with pytest.raises(InvalidOptionError, match="retry_delay_s"):
+
+            @task(retry_delay_s=-1, registry=registry)
+            def f() -> None: ...
+
+    def test_task_called_with_a_name_instead_of_a_function(self) -> None:
+        with pytest.raises(FlowrunError, match=r"@task\(name='x'\)"):
+            task("x")  # type: ignore[call-overload]
+
+
+@pytest.mark.asyncio
+async def test_bad_declaration_leaves_nothing_to_run(registry: TaskRegistry) -> None:
+    """A declaration error happens at decoration time, so the body never runs."""
+    ran: list[str] = []
+
+    with pytest.raises(TaskSignatureError):
+
+        @task(registry=registry)
+        def f(x: int) -> None:
+            ran.append("f")
+
+    engine: Engine = build_default_engine(registry=registry)
+    run_id = await engine.run_once("empty")
+    assert engine.get_run_report(run_id)["tasks"] == {}
+    assert ran == []
