@@ -1,0 +1,287 @@
+"""Where task code runs (event loop, thread pool, process pool), timeouts, and pool ownership."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from flowrun.engine import Engine, build_default_engine
+from flowrun.scheduler import SchedulerConfig
+from flowrun.task import TaskRegistry, task
+
+from . import _process_tasks
+
+
+def report_of(engine: Engine, run_id: str) -> dict[str, Any]:
+    return engine.get_run_report(run_id)
+
+
+class TestWhereCodeRuns:
+    @pytest.mark.asyncio
+    async def test_coroutines_run_on_the_running_loop(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        loops: list[asyncio.AbstractEventLoop] = []
+
+        @task(registry=registry)
+        async def on_loop() -> None:
+            loops.append(asyncio.get_running_loop())
+
+        await engine.run_once("d")
+        assert loops == [asyncio.get_running_loop()]
+
+    @pytest.mark.asyncio
+    async def test_sync_tasks_run_off_the_loop_thread(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        threads: list[threading.Thread] = []
+
+        @task(registry=registry)
+        def blocking() -> None:
+            threads.append(threading.current_thread())
+
+        run_id = await engine.run_once("d")
+        assert report_of(engine, run_id)["status"] == "SUCCESS"
+        assert threads
+        assert threads[0] is not threading.current_thread()
+
+    @pytest.mark.asyncio
+    async def test_sync_tasks_run_in_an_injected_thread_pool(self, registry: TaskRegistry) -> None:
+        names: list[str] = []
+
+        @task(registry=registry)
+        def one() -> None:
+            names.append(threading.current_thread().name)
+
+        @task(registry=registry, deps=[one])
+        def two() -> None:
+            names.append(threading.current_thread().name)
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="injected-pool") as pool:
+            engine = build_default_engine(executor=pool, registry=registry)
+            run_id = await engine.run_once("d")
+        assert report_of(engine, run_id)["status"] == "SUCCESS"
+        assert len(names) == 2
+        assert all(name.startswith("injected-pool") for name in names), names
+
+    @pytest.mark.asyncio
+    async def test_module_level_sync_tasks_run_in_a_process_pool(self) -> None:
+        spawn = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded process
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            engine = build_default_engine(executor=pool, registry=_process_tasks.registry)
+            run_id = await engine.run_once("in_processes")
+        report = report_of(engine, run_id)
+        assert report["status"] == "SUCCESS", report
+        worker_pid = report["tasks"]["where"]["result"]
+        assert isinstance(worker_pid, int)
+        assert worker_pid != os.getpid()
+        assert report["tasks"]["square"]["result"] == (worker_pid % 7) ** 2
+
+    @pytest.mark.asyncio
+    async def test_async_tasks_still_run_on_the_loop_with_a_process_pool(
+        self, registry: TaskRegistry
+    ) -> None:
+        @task(registry=registry)
+        async def pid() -> int:
+            return os.getpid()
+
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            engine = build_default_engine(executor=pool, registry=registry)
+            run_id = await engine.run_once("d")
+        assert report_of(engine, run_id)["tasks"]["pid"]["result"] == os.getpid()
+
+
+class TestTimeouts:
+    @pytest.mark.asyncio
+    async def test_async_task_is_cancelled_at_its_timeout(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        reached: list[str] = []
+
+        @task(registry=registry, timeout_s=0.05)
+        async def slow() -> None:
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                reached.append("cancelled")
+                raise
+            reached.append("finished")
+
+        started = time.perf_counter()
+        run_id = await engine.run_once("d")
+        elapsed = time.perf_counter() - started
+        entry = report_of(engine, run_id)["tasks"]["slow"]
+        assert entry["status"] == "TIMED_OUT"
+        assert entry["error"]["type"] == "TaskTimeoutError"
+        assert "'slow'" in entry["error"]["message"]
+        assert "0.05s" in entry["error"]["message"]
+        assert reached == ["cancelled"]
+        assert elapsed < 5 / 4  # nowhere near the five-second sleep
+
+    @pytest.mark.asyncio
+    async def test_sync_task_is_abandoned_and_the_run_does_not_wait(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        release = threading.Event()
+        finished = threading.Event()
+        sleep_s = 0.6
+
+        @task(registry=registry, timeout_s=0.05)
+        def stuck() -> None:
+            release.wait(sleep_s)
+            finished.set()
+
+        @task(registry=registry)
+        def other() -> str:
+            return "ok"
+
+        started = time.perf_counter()
+        run_id = await engine.run_once("d")
+        elapsed = time.perf_counter() - started
+        still_running = not finished.is_set()
+        release.set()
+        report = report_of(engine, run_id)
+        assert report["tasks"]["stuck"]["status"] == "TIMED_OUT"
+        assert report["tasks"]["other"]["status"] == "SUCCESS"
+        assert report["status"] == "FAILED"
+        assert still_running
+        assert elapsed / sleep_s < 0.5  # the run ended long before the abandoned call
+
+    @pytest.mark.asyncio
+    async def test_timeout_counts_from_the_start_of_running_not_queueing(
+        self, registry: TaskRegistry
+    ) -> None:
+        # With one slot, 'second' waits for 'first' (3 x its timeout) before it starts: it
+        # must still succeed, because its own run takes well under its timeout.
+        @task(registry=registry)
+        async def first() -> None:
+            await asyncio.sleep(0.15)
+
+        @task(registry=registry, timeout_s=0.05)
+        async def second() -> str:
+            await asyncio.sleep(0.001)
+            return "done"
+
+        engine = build_default_engine(registry=registry, config=SchedulerConfig(max_parallel=1))
+        run_id = await engine.run_once("d")
+        entry = report_of(engine, run_id)["tasks"]["second"]
+        assert entry["status"] == "SUCCESS", entry["error"]
+        assert entry["queued_s"] > 2 * 0.05
+
+    @pytest.mark.asyncio
+    async def test_timeout_bounds_each_attempt(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        @task(registry=registry, timeout_s=0.03, retries=2)
+        async def always_slow() -> None:
+            await asyncio.sleep(1)
+
+        run_id = await engine.run_once("d")
+        entry = report_of(engine, run_id)["tasks"]["always_slow"]
+        assert entry["status"] == "TIMED_OUT"
+        assert entry["attempts"] == 3
+
+    @pytest.mark.asyncio
+    async def test_task_raising_timeout_error_itself_is_failed_not_timed_out(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        @task(registry=registry, timeout_s=5)
+        async def raises() -> None:
+            raise TimeoutError("upstream API timed out")
+
+        run_id = await engine.run_once("d")
+        entry = report_of(engine, run_id)["tasks"]["raises"]
+        assert entry["status"] == "FAILED"
+        assert entry["error"]["type"] == "TimeoutError"
+
+
+class _CountingPool(ThreadPoolExecutor):
+    """A thread pool that remembers whether anyone shut it down."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.shutdowns = 0
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.shutdowns += 1
+        super().shutdown(wait, cancel_futures=cancel_futures)
+
+
+class TestOwnership:
+    @pytest.mark.asyncio
+    async def test_an_injected_executor_is_never_shut_down(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def work() -> int:
+            return 1
+
+        pool = _CountingPool()
+        try:
+            engine = build_default_engine(executor=pool, registry=registry)
+            for _ in range(2):
+                run_id = await engine.run_once("d")
+                assert report_of(engine, run_id)["status"] == "SUCCESS"
+            assert pool.shutdowns == 0
+            assert pool.submit(lambda: 5).result() == 5  # still usable by its owner
+        finally:
+            pool.shutdown()
+
+    @pytest.mark.asyncio
+    async def test_flowrun_closes_the_pool_it_created(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        workers: list[threading.Thread] = []
+
+        @task(registry=registry)
+        def work() -> None:
+            workers.append(threading.current_thread())
+
+        await engine.run_once("d")
+        assert workers
+        workers[0].join(timeout=2)  # its pool was shut down, so the idle worker exits
+        assert not workers[0].is_alive()
+
+    @pytest.mark.asyncio
+    async def test_own_pool_threads_are_daemons_so_a_stuck_task_cannot_hang_exit(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        release = threading.Event()
+        workers: list[threading.Thread] = []
+
+        @task(registry=registry, timeout_s=0.02)
+        def stuck() -> None:
+            workers.append(threading.current_thread())
+            release.wait(2)
+
+        try:
+            await engine.run_once("d")
+            assert workers[0].daemon
+        finally:
+            release.set()
+
+    @pytest.mark.asyncio
+    async def test_any_executor_works(self, registry: TaskRegistry) -> None:
+        class Inline(Executor):
+            """Runs each call at once on the submitting thread."""
+
+            def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+                future: Future[Any] = Future()
+                future.set_result(fn(*args, **kwargs))
+                return future
+
+        @task(registry=registry)
+        def here() -> str:
+            return threading.current_thread().name
+
+        engine = build_default_engine(executor=Inline(), registry=registry)
+        run_id = await engine.run_once("d")
+        assert report_of(engine, run_id)["tasks"]["here"]["result"] == (
+            threading.current_thread().name
+        )
