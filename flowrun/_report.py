@@ -111,7 +111,10 @@ def jsonable(value: Any) -> Any:
     try:
         return _plain(value, 0)
     except _NotJsonable:
-        text = repr(value)
+        try:
+            text = repr(value)
+        except Exception:  # a task's result must not break its run's report
+            text = f"<{type(value).__qualname__} object (repr() failed)>"
         return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 1] + "…"
 
 

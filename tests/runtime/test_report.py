@@ -1,0 +1,185 @@
+"""``Engine.get_run_report``: a plain JSON-serialisable dict with every task of the DAG."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from flowrun.engine import Engine
+from flowrun.task import TaskRegistry, task
+
+RUN_KEYS = {"run_id", "dag", "status", "started_at", "finished_at", "duration_s", "tasks"}
+TASK_KEYS = {
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "queued_s",
+    "attempts",
+    "result",
+    "error",
+    "skipped_because",
+    "teardown",
+}
+
+
+class Opaque:
+    def __repr__(self) -> str:
+        return "<Opaque thing>"
+
+
+class Unrepresentable:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr is broken")
+
+
+@pytest.mark.asyncio
+async def test_every_task_is_in_a_json_serialisable_report(
+    registry: TaskRegistry, engine: Engine
+) -> None:
+    @task(registry=registry)
+    async def ok() -> dict[str, Any]:
+        return {"rows": [1, 2.5, None, True], "pair": (1, 2)}
+
+    @task(registry=registry)
+    def opaque() -> Opaque:
+        return Opaque()
+
+    @task(registry=registry)
+    def fails() -> None:
+        raise ValueError("no")
+
+    @task(deps=[fails], registry=registry)
+    def skipped() -> None: ...
+
+    run_id = await engine.run_once("everything")
+    report = engine.get_run_report(run_id)
+    assert json.loads(json.dumps(report)) == report  # plain data, round-trips exactly
+    assert set(report) >= RUN_KEYS
+    assert list(report["tasks"]) == ["ok", "opaque", "fails", "skipped"]
+    for entry in report["tasks"].values():
+        assert set(entry) >= TASK_KEYS
+    tasks = report["tasks"]
+    assert tasks["ok"]["result"] == {"rows": [1, 2.5, None, True], "pair": [1, 2]}
+    assert tasks["opaque"]["result"] == "<Opaque thing>"
+    assert tasks["fails"]["error"]["type"] == "ValueError"
+    assert tasks["skipped"]["skipped_because"] == "fails"
+    assert tasks["skipped"]["started_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({1: "int keys"}, "{1: 'int keys'}"),
+        (float("nan"), "nan"),
+        ({"a", "set"}, None),
+        (b"bytes", "b'bytes'"),
+    ],
+    ids=["int-keys", "nan", "set", "bytes"],
+)
+@pytest.mark.asyncio
+async def test_non_json_results_become_their_repr(
+    registry: TaskRegistry, engine: Engine, value: object, expected: str | None
+) -> None:
+    task(name="t", registry=registry)(lambda: value)
+    report = engine.get_run_report(await engine.run_once("d"))
+    json.dumps(report, allow_nan=False)
+    assert report["tasks"]["t"]["result"] == (expected if expected is not None else repr(value))
+
+
+@pytest.mark.asyncio
+async def test_a_long_repr_is_cut(registry: TaskRegistry, engine: Engine) -> None:
+    task(name="t", registry=registry)(lambda: {"x": Opaque(), "y": "y" * 5000})
+    result = engine.get_run_report(await engine.run_once("d"))["tasks"]["t"]["result"]
+    assert isinstance(result, str)
+    assert result.startswith("{'x': <Opaque thing>, 'y': 'yyy")
+    assert len(result) <= 2000
+
+
+@pytest.mark.asyncio
+async def test_a_result_whose_repr_fails_still_reports(
+    registry: TaskRegistry, engine: Engine
+) -> None:
+    task(name="t", registry=registry)(Unrepresentable)
+    report = engine.get_run_report(await engine.run_once("d"))
+    json.dumps(report)
+    assert report["tasks"]["t"]["status"] == "SUCCESS"
+    assert "Unrepresentable" in report["tasks"]["t"]["result"]
+
+
+@pytest.mark.asyncio
+async def test_timestamps_and_durations(registry: TaskRegistry, engine: Engine) -> None:
+    @task(registry=registry)
+    async def first() -> None:
+        await asyncio.sleep(0.02)
+
+    @task(deps=[first], registry=registry)
+    async def second() -> None:
+        await asyncio.sleep(0.02)
+
+    report = engine.get_run_report(await engine.run_once("d"))
+    run_start = datetime.fromisoformat(report["started_at"])
+    run_end = datetime.fromisoformat(report["finished_at"])
+    assert run_start.tzinfo is not None
+    first_t, second_t = report["tasks"]["first"], report["tasks"]["second"]
+    times = [
+        run_start,
+        datetime.fromisoformat(first_t["started_at"]),
+        datetime.fromisoformat(first_t["finished_at"]),
+        datetime.fromisoformat(second_t["started_at"]),
+        datetime.fromisoformat(second_t["finished_at"]),
+        run_end,
+    ]
+    assert times == sorted(times)
+    assert report["duration_s"] == pytest.approx((run_end - run_start).total_seconds(), abs=1e-3)
+    # The run lasts at least as long as its two chained tasks.
+    assert report["duration_s"] >= first_t["duration_s"] + second_t["duration_s"]
+    assert first_t["attempts"] == second_t["attempts"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_report_mid_run_shows_every_task(registry: TaskRegistry, engine: Engine) -> None:
+    gate = asyncio.Event()
+
+    @task(registry=registry)
+    async def waiting() -> None:
+        await gate.wait()
+
+    @task(deps=[waiting], registry=registry)
+    def later() -> None: ...
+
+    async with engine.session("d") as run:
+        await asyncio.sleep(0.01)
+        report = engine.get_run_report(run.run_id)
+        json.dumps(report)
+        assert report["status"] == "RUNNING"
+        assert report["finished_at"] is None
+        assert report["tasks"]["waiting"]["status"] == "RUNNING"
+        assert report["tasks"]["later"]["status"] == "PENDING"
+        gate.set()
+    assert engine.get_run_report(run.run_id)["tasks"]["later"]["status"] == "SUCCESS"
+
+
+@pytest.mark.asyncio
+async def test_an_unprintable_error_still_reports(registry: TaskRegistry, engine: Engine) -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("str is broken")
+
+    @task(registry=registry)
+    def raises() -> None:
+        raise Unprintable
+
+    @task(deps=[raises], registry=registry)
+    def child() -> None: ...
+
+    run_id = await asyncio.wait_for(engine.run_once("d"), 5)
+    report = engine.get_run_report(run_id)
+    json.dumps(report)
+    assert report["tasks"]["raises"]["status"] == "FAILED"
+    assert report["tasks"]["raises"]["error"]["type"].endswith("Unprintable")
+    assert report["tasks"]["child"]["status"] == "SKIPPED"
