@@ -1,0 +1,274 @@
+"""Session setup of the example suite: a whole shop stack on loopback, declared as a DAG.
+
+Every service binds ``127.0.0.1`` at a port the OS picks, and every step waits as long as
+its real counterpart would (starting a container, running a migration), scaled by the
+``SHOP_LATENCY_SCALE`` environment variable (default 1; 0 turns the waiting off)::
+
+    database ── migrations ──┬── seed_data ──┬── search_index
+                             │               │
+    token_service ───────────┼── api_server ─┴── warm_cache
+      └── auth_token         │
+    payment_gateway ─────────┤
+    mail_server ─────────────┘
+
+With the flowrun plugin (``pytest -p flowrun``), the steps a selected test needs run
+concurrently as soon as their parents are done; without it (``pytest -p no:flowrun``) the
+task fixtures are ordinary session fixtures that pytest sets up one after the other, and
+the two plain setup steps (``search_index``, ``warm_cache``) do not exist, so the tests
+that use them are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flowrun import RunContext, task
+
+from shop import db
+from shop.api import ShopApp
+from shop.http import JsonClient, Service, fetch_json, serve
+from shop.mail import MailSinkApp
+from shop.payments import PaymentGatewayApp
+from shop.tokens import TokenApp
+
+#: The plain ``@task`` setup steps: fixtures only while the flowrun plugin is active.
+SETUP_STEPS = ("search_index", "warm_cache")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Configuration of the test stack, shared by every setup step."""
+
+    latency_scale: float = 1.0
+    client_id: str = "checkout-tests"
+    client_secret: str = "not-a-real-secret"
+    request_timeout_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Settings from the environment; raises ``pytest.UsageError`` for a bad value."""
+        raw = environ.get("SHOP_LATENCY_SCALE", "1")
+        try:
+            scale = float(raw)
+        except ValueError:
+            scale = -1.0
+        if not 0 <= scale < float("inf"):
+            raise pytest.UsageError(
+                f"SHOP_LATENCY_SCALE must be a number >= 0 (1 = realistic, 0 = none), got {raw!r}"
+            )
+        return cls(latency_scale=scale)
+
+    def wait(self, seconds: float) -> None:
+        """Block for ``seconds`` (scaled): the IO a real stack would wait on here."""
+        time.sleep(seconds * self.latency_scale)
+
+    async def wait_async(self, seconds: float) -> None:
+        """``wait`` for coroutines."""
+        await asyncio.sleep(seconds * self.latency_scale)
+
+
+settings_key = pytest.StashKey[Settings]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[settings_key] = Settings.from_env()
+
+
+@pytest.hookimpl(optionalhook=True)  # the hook exists only while the flowrun plugin is loaded
+def pytest_flowrun_context(config: pytest.Config) -> RunContext[Settings]:
+    """The ``RunContext`` that plain setup steps receive: the stack's settings."""
+    return RunContext(config.stash[settings_key])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.pluginmanager.has_plugin("flowrun"):
+        return
+    skip = pytest.mark.skip(reason="needs a flowrun setup step; run with -p flowrun")
+    for item in items:
+        if any(name in SETUP_STEPS for name in getattr(item, "fixturenames", ())):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> Settings:
+    """The stack's settings (see ``Settings``); an ordinary session fixture."""
+    return pytestconfig.stash[settings_key]
+
+
+# --- The database: created, migrated, seeded, indexed ---------------------------------------
+
+
+@task(timeout_s=10)
+@pytest.fixture(scope="session")
+def database(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Path of a fresh, empty SQLite database, dropped at the end of the session.
+
+    Stands in for starting a database container and waiting until it accepts connections.
+    """
+    path = tmp_path_factory.mktemp("database") / "shop.sqlite3"
+    settings.wait(0.8)
+    db.create(path)
+    yield path
+    settings.wait(0.3)  # stopping the container
+    for leftover in path.parent.glob(f"{path.name}*"):  # the WAL and shared-memory files too
+        leftover.unlink()
+
+
+@task(timeout_s=10)
+@pytest.fixture(scope="session")
+def migrations(database: Path, settings: Settings) -> int:
+    """Schema version of ``database`` after every migration in ``shop.db.MIGRATIONS`` ran."""
+    applied = db.migrate(database, step_latency_s=0.15 * settings.latency_scale)
+    return applied[-1]
+
+
+@task(timeout_s=10)
+@pytest.fixture(scope="session")
+def seed_data(database: Path, migrations: int, settings: Settings) -> db.SeedSummary:
+    """How many reference users and products were inserted into the migrated database."""
+    settings.wait(0.4)
+    return db.seed(database)
+
+
+@task(deps=[database, seed_data], timeout_s=10)
+def search_index(upstream: Mapping[str, Any], context: RunContext[Settings]) -> int:
+    """Number of products in the full-text search index built over the seeded catalogue.
+
+    A plain setup step: a fixture only under the flowrun plugin.
+    """
+    context.deps.wait(0.4)
+    size: int = db.build_search_index(upstream["database"])
+    return size
+
+
+# --- The services around the API -------------------------------------------------------------
+
+
+@task(timeout_s=10)
+@pytest.fixture(scope="session")
+def token_service(settings: Settings) -> Iterator[Service]:
+    """The token service, knowing the suite's client credentials; stopped after the session."""
+    app = TokenApp({settings.client_id: settings.client_secret})
+    with serve(app, "token-service") as service:
+        settings.wait(0.8)
+        yield service
+
+
+@task(timeout_s=10)
+@pytest.fixture(scope="session")
+def auth_token(token_service: Service, settings: Settings) -> str:
+    """A bearer token issued by the token service for the suite's client."""
+    settings.wait(0.3)
+    client = JsonClient(token_service.url, timeout_s=settings.request_timeout_s)
+    reply = client.post(
+        "/oauth/token",
+        {"client_id": settings.client_id, "client_secret": settings.client_secret},
+    )
+    if reply.status != 200:
+        raise RuntimeError(f"the token service refused the suite's client: {reply}")
+    token: str = reply.body["access_token"]
+    return token
+
+
+@task(timeout_s=10)
+@pytest.fixture(scope="session")
+def payment_gateway(settings: Settings) -> Iterator[Service]:
+    """The payment gateway stub, recording every charge; stopped after the session."""
+    with serve(PaymentGatewayApp(), "payment-gateway") as service:
+        settings.wait(0.8)
+        yield service
+
+
+@task(timeout_s=10)
+@pytest.fixture(scope="session")
+def mail_server(settings: Settings) -> Iterator[Service]:
+    """The mail sink, keeping every message sent; stopped after the session."""
+    with serve(MailSinkApp(), "mail-server") as service:
+        settings.wait(0.6)
+        yield service
+
+
+# --- The API -----------------------------------------------------------------------------------
+
+
+@task(timeout_s=10)
+@pytest.fixture(scope="session")
+def api_server(
+    database: Path,
+    migrations: int,
+    token_service: Service,
+    payment_gateway: Service,
+    mail_server: Service,
+    settings: Settings,
+) -> Iterator[Service]:
+    """The shop API on the migrated database, wired to the other services.
+
+    It does not wait for ``seed_data``: tests that need the catalogue ask for both.
+    """
+    timeout = settings.request_timeout_s
+    app = ShopApp(
+        database,
+        tokens=JsonClient(token_service.url, timeout_s=timeout),
+        payments=JsonClient(payment_gateway.url, timeout_s=timeout),
+        mail=JsonClient(mail_server.url, timeout_s=timeout),
+    )
+    with serve(app, "shop-api") as service:
+        settings.wait(0.5)
+        yield service
+
+
+@task(deps=[api_server, seed_data], timeout_s=5)
+async def warm_cache(
+    api_server: Service, seed_data: db.SeedSummary, context: RunContext[Settings]
+) -> int:
+    """Number of products loaded into the API's cache by fetching each of them concurrently.
+
+    A plain async setup step: a fixture only under the flowrun plugin.
+    """
+    settings = context.deps
+    replies = await asyncio.gather(
+        *(
+            fetch_json(
+                f"{api_server.url}/products/{product_id}", timeout_s=settings.request_timeout_s
+            )
+            for product_id in range(1, seed_data.products + 1)
+        )
+    )
+    await settings.wait_async(0.2)
+    return sum(reply.status == 200 for reply in replies)
+
+
+# --- Per-test clients ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(api_server: Service, auth_token: str, settings: Settings) -> JsonClient:
+    """A client of the shop API, authenticated with the suite's token."""
+    return JsonClient(api_server.url, auth_token, settings.request_timeout_s)
+
+
+@pytest.fixture
+def tokens(token_service: Service, settings: Settings) -> JsonClient:
+    """A client of the token service."""
+    return JsonClient(token_service.url, timeout_s=settings.request_timeout_s)
+
+
+@pytest.fixture
+def payments(payment_gateway: Service, settings: Settings) -> JsonClient:
+    """A client of the payment gateway stub."""
+    return JsonClient(payment_gateway.url, timeout_s=settings.request_timeout_s)
+
+
+@pytest.fixture
+def mailbox(mail_server: Service, settings: Settings) -> JsonClient:
+    """A client of the mail sink, emptied before the test."""
+    client = JsonClient(mail_server.url, timeout_s=settings.request_timeout_s)
+    client.delete("/messages")
+    return client
