@@ -21,10 +21,7 @@ that use them are skipped.
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,49 +33,20 @@ from shop.api import ShopApp
 from shop.http import JsonClient, Service, fetch_json, serve
 from shop.mail import MailSinkApp
 from shop.payments import PaymentGatewayApp
+from shop.testing import Settings
 from shop.tokens import TokenApp
 
 #: The plain ``@task`` setup steps: fixtures only while the flowrun plugin is active.
 SETUP_STEPS = ("search_index", "warm_cache")
 
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Configuration of the test stack, shared by every setup step."""
-
-    latency_scale: float = 1.0
-    client_id: str = "checkout-tests"
-    client_secret: str = "not-a-real-secret"
-    request_timeout_s: float = 5.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        """Settings from the environment; raises ``pytest.UsageError`` for a bad value."""
-        raw = environ.get("SHOP_LATENCY_SCALE", "1")
-        try:
-            scale = float(raw)
-        except ValueError:
-            scale = -1.0
-        if not 0 <= scale < float("inf"):
-            raise pytest.UsageError(
-                f"SHOP_LATENCY_SCALE must be a number >= 0 (1 = realistic, 0 = none), got {raw!r}"
-            )
-        return cls(latency_scale=scale)
-
-    def wait(self, seconds: float) -> None:
-        """Block for ``seconds`` (scaled): the IO a real stack would wait on here."""
-        time.sleep(seconds * self.latency_scale)
-
-    async def wait_async(self, seconds: float) -> None:
-        """``wait`` for coroutines."""
-        await asyncio.sleep(seconds * self.latency_scale)
-
-
 settings_key = pytest.StashKey[Settings]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[settings_key] = Settings.from_env()
+    try:
+        config.stash[settings_key] = Settings.from_env()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 @pytest.hookimpl(optionalhook=True)  # the hook exists only while the flowrun plugin is loaded

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 from shop.http import JsonClient
+from shop.testing import Settings
 
 
-def test_token_service_issues_tokens_for_known_clients(tokens: JsonClient) -> None:
+def test_token_service_issues_tokens_for_known_clients(
+    tokens: JsonClient, settings: Settings
+) -> None:
     reply = tokens.post(
-        "/oauth/token", {"client_id": "checkout-tests", "client_secret": "not-a-real-secret"}
+        "/oauth/token", {"client_id": settings.client_id, "client_secret": settings.client_secret}
     )
     assert reply.status == 200
     assert reply.body["token_type"] == "Bearer"
     assert reply.body["expires_in"] > 0
 
 
-def test_token_service_refuses_a_wrong_secret(tokens: JsonClient) -> None:
-    reply = tokens.post("/oauth/token", {"client_id": "checkout-tests", "client_secret": "guess"})
+def test_token_service_refuses_a_wrong_secret(tokens: JsonClient, settings: Settings) -> None:
+    reply = tokens.post("/oauth/token", {"client_id": settings.client_id, "client_secret": "guess"})
     assert reply.status == 401
     assert reply.body == {"error": "invalid_client"}
 
 
-def test_suite_token_is_active(tokens: JsonClient, auth_token: str) -> None:
+def test_suite_token_is_active(tokens: JsonClient, auth_token: str, settings: Settings) -> None:
     reply = tokens.post("/oauth/introspect", {"token": auth_token})
-    assert reply.body == {"active": True, "client_id": "checkout-tests", "scope": "orders"}
+    assert reply.body == {"active": True, "client_id": settings.client_id, "scope": "orders"}
 
 
 def test_unknown_token_is_inactive(tokens: JsonClient) -> None:

@@ -7,6 +7,7 @@ import pytest
 from shop.db import MIGRATIONS
 from shop.http import Request
 from shop.pricing import FREE_SHIPPING_FROM_CENTS, SHIPPING_CENTS, Line, Quote, format_cents
+from shop.testing import LATENCY_VARIABLE, Settings
 from shop.tokens import parse_bearer
 
 
@@ -72,3 +73,15 @@ def test_migrations_are_numbered_one_by_one() -> None:
 def test_request_parts_ignore_empty_segments() -> None:
     assert Request("GET", "/products/3/").parts == ["products", "3"]
     assert Request("GET", "/").parts == []
+
+
+def test_latency_scale_comes_from_the_environment() -> None:
+    assert Settings.from_env({}).latency_scale == 1.0
+    assert Settings.from_env({LATENCY_VARIABLE: "0"}).latency_scale == 0.0
+    assert Settings.from_env({LATENCY_VARIABLE: "2.5"}).latency_scale == 2.5
+
+
+@pytest.mark.parametrize("raw", ["fast", "-1", "inf", "nan"])
+def test_latency_scale_rejects_nonsense(raw: str) -> None:
+    with pytest.raises(ValueError, match=f"SHOP_LATENCY_SCALE must be a number >= 0.*{raw!r}"):
+        Settings.from_env({LATENCY_VARIABLE: raw})
