@@ -10,6 +10,7 @@ finishes its setup, its teardown runs straight away so nothing it opened is leak
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -85,7 +86,8 @@ class TaskExecutor:
                 if kind is TaskKind.ASYNC:
                     return AttemptOutcome(_SUCCESS, await spec.fn(**kwargs))
                 if kind is TaskKind.SYNC:
-                    return AttemptOutcome(_SUCCESS, await self._call_sync(spec.fn, kwargs))
+                    result = await self._call_sync(spec.fn, kwargs, scope, timeout_s)
+                    return AttemptOutcome(_SUCCESS, result)
                 if kind is TaskKind.ASYNC_GENERATOR:
                     agen = spec.fn(**kwargs)
                     try:
@@ -96,7 +98,7 @@ class TaskExecutor:
                         ) from None
                     return AttemptOutcome(_SUCCESS, value, handle=agen)
                 starter = _SyncGeneratorStarter(spec)
-                gen, value = await self._call_sync(starter.start, kwargs)
+                gen, value = await self._call_sync(starter.start, kwargs, scope, timeout_s)
                 return AttemptOutcome(_SUCCESS, value, handle=gen)
         except TimeoutError as exc:
             if timeout_s is not None and scope.expired():
@@ -125,7 +127,9 @@ class TaskExecutor:
                 if spec.kind is TaskKind.ASYNC_GENERATOR:
                     await _finish_async_generator(spec.name, handle)
                 else:
-                    await self._call_sync(_finish_generator, {"name": spec.name, "gen": handle})
+                    await self._call_sync(
+                        _finish_generator, {"name": spec.name, "gen": handle}, scope, timeout_s
+                    )
             return AttemptOutcome(_SUCCESS)
         except TimeoutError as exc:
             if timeout_s is not None and scope.expired():
@@ -144,16 +148,45 @@ class TaskExecutor:
             self._own_pool = DaemonThreadPool()
         return self._own_pool
 
-    def _call_sync(self, fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> asyncio.Future[Any]:
+    def _call_sync(
+        self,
+        fn: Callable[..., Any],
+        kwargs: Mapping[str, Any],
+        scope: asyncio.Timeout | None = None,
+        timeout_s: float | None = None,
+    ) -> asyncio.Future[Any]:
+        """Submit ``fn`` to the pool; with ``scope``, its deadline starts when ``fn`` starts.
+
+        A call waiting for a worker of a busy pool is queued, not running, so its timeout
+        must not tick yet: the deadline is lifted at submission and set to ``timeout_s``
+        from the moment a worker picks the call up.
+        """
         pool = self._pool()
+        loop = asyncio.get_running_loop()
+        on_start: Callable[[], None] | None = None
+        if scope is not None and timeout_s is not None:
+            scope.reschedule(None)
+            deadline_s = timeout_s
+
+            def on_start() -> None:
+                if not awaited.done():  # else the scope may be gone already
+                    scope.reschedule(loop.time() + deadline_s)
+
         if self._is_process_pool:
             future: Future[Any] = pool.submit(fn, **kwargs)
-        else:
-            # A fresh copy per call: one Context cannot be entered by two threads at once,
-            # and an abandoned call may still be inside its copy.
-            run_in_copy: Callable[..., Any] = contextvars.copy_context().run
+            awaited = asyncio.wrap_future(future)
+            if on_start is not None:  # a worker process cannot signal us: watch the future
+                _when_running(future, awaited, on_start, loop)
+            return awaited
+        # A fresh copy per call: one Context cannot be entered by two threads at once,
+        # and an abandoned call may still be inside its copy.
+        run_in_copy: Callable[..., Any] = contextvars.copy_context().run
+        if on_start is None:
             future = pool.submit(run_in_copy, fn, **kwargs)
-        return asyncio.wrap_future(future)
+        else:
+            future = pool.submit(_signal_then_call, loop, on_start, run_in_copy, fn, kwargs)
+        awaited = asyncio.wrap_future(future)
+        return awaited
 
     def _abandon(self, starter: _SyncGeneratorStarter) -> None:
         gen = starter.abandon()
@@ -196,6 +229,38 @@ class _SyncGeneratorStarter:
         with self._lock:
             self._abandoned = True
             return self._delivered
+
+
+#: How often a call queued in a process pool is checked for having started.
+_POLL_S = 0.005
+
+
+def _signal_then_call(
+    loop: asyncio.AbstractEventLoop,
+    on_start: Callable[[], None],
+    run: Callable[..., Any],
+    fn: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+) -> Any:
+    """In a worker thread: tell the loop the call starts now, then make it."""
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+        loop.call_soon_threadsafe(on_start)
+    return run(fn, **kwargs)
+
+
+def _when_running(
+    future: Future[Any],
+    awaited: asyncio.Future[Any],
+    on_start: Callable[[], None],
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Call ``on_start`` once a process pool hands ``future`` to a worker."""
+    if awaited.done():
+        return
+    if future.running() or future.done():
+        on_start()
+    else:
+        loop.call_later(_POLL_S, _when_running, future, awaited, on_start, loop)
 
 
 def _finish_generator(name: str, gen: Generator[Any, None, None]) -> None:

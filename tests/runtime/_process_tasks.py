@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from flowrun.task import TaskRegistry, task
 
@@ -19,3 +20,8 @@ def where() -> int:
 def square(upstream: dict[str, int]) -> int:
     """Square a number derived from the parent's result, in a worker process too."""
     return (upstream["where"] % 7) ** 2
+
+
+def nap() -> None:
+    """Sleep for a tenth of a second."""
+    time.sleep(0.1)

@@ -177,6 +177,64 @@ class TestTimeouts:
         assert entry["queued_s"] > 2 * 0.05
 
     @pytest.mark.asyncio
+    async def test_timeout_does_not_count_waiting_for_a_worker_of_the_injected_pool(
+        self, registry: TaskRegistry
+    ) -> None:
+        # One worker, three sync tasks: the later ones wait in the pool's queue for longer
+        # than their timeout, but each runs for well under it.
+        for name in ["a", "b", "c"]:
+
+            @task(name=name, registry=registry, timeout_s=0.12)
+            def body() -> None:
+                time.sleep(0.05)
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            engine = build_default_engine(executor=pool, registry=registry)
+            report = report_of(engine, await engine.run_once("d"))
+        assert {t["status"] for t in report["tasks"].values()} == {"SUCCESS"}, report
+
+    @pytest.mark.asyncio
+    async def test_timeout_still_applies_after_waiting_for_a_worker(
+        self, registry: TaskRegistry
+    ) -> None:
+        release = threading.Event()
+
+        @task(registry=registry)
+        def hog() -> None:
+            time.sleep(0.05)
+
+        @task(registry=registry, timeout_s=0.05)
+        def overruns() -> None:
+            release.wait(2)
+
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                engine = build_default_engine(executor=pool, registry=registry)
+                report = report_of(engine, await engine.run_once("d"))
+                release.set()
+        finally:
+            release.set()
+        assert report["tasks"]["hog"]["status"] == "SUCCESS"
+        assert report["tasks"]["overruns"]["status"] == "TIMED_OUT"
+
+    @pytest.mark.asyncio
+    async def test_timeout_does_not_count_waiting_for_a_worker_process(self) -> None:
+        # Eight 0.1 s naps through one worker process take 0.8 s, past their 0.6 s timeout.
+        # A process pool says a call started when it dispatches it to the workers' queue,
+        # which holds one call per worker plus one: a nap's clock may start two naps early,
+        # so each is seen running for up to 0.3 s, half its timeout.
+        spawn = multiprocessing.get_context("spawn")
+        registry = TaskRegistry()
+        for i in range(8):
+            task(name=f"nap{i}", registry=registry, timeout_s=0.6)(_process_tasks.nap)
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            pool.submit(_process_tasks.nap).result()  # start the worker process first
+            engine = build_default_engine(executor=pool, registry=registry)
+            report = report_of(engine, await engine.run_once("d"))
+        statuses = {name: t["status"] for name, t in report["tasks"].items()}
+        assert set(statuses.values()) == {"SUCCESS"}, statuses
+
+    @pytest.mark.asyncio
     async def test_timeout_bounds_each_attempt(
         self, registry: TaskRegistry, engine: Engine
     ) -> None:
