@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import sys
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,7 @@ class TaskExecutor:
     def __init__(self, executor: Executor | None = None) -> None:
         self._executor = executor
         self._own_pool: DaemonThreadPool | None = None
-        self._is_process_pool = isinstance(executor, ProcessPoolExecutor)
+        self._is_process_pool = _is_process_pool(executor)
 
     @property
     def runs_in_processes(self) -> bool:
@@ -229,6 +230,13 @@ class _SyncGeneratorStarter:
         with self._lock:
             self._abandoned = True
             return self._delivered
+
+
+def _is_process_pool(executor: Executor | None) -> bool:
+    # Without importing concurrent.futures.process (and multiprocessing) on flowrun's import:
+    # if nobody imported it, the executor cannot be a ProcessPoolExecutor.
+    process = sys.modules.get("concurrent.futures.process")
+    return process is not None and isinstance(executor, process.ProcessPoolExecutor)
 
 
 #: How often a call queued in a process pool is checked for having started.

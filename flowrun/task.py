@@ -30,7 +30,15 @@ from flowrun.errors import (
     UnknownTaskError,
 )
 
-__all__ = ["TaskKind", "TaskRegistry", "TaskSpec", "default_registry", "task"]
+__all__ = [
+    "TaskKind",
+    "TaskRegistry",
+    "TaskSpec",
+    "default_registry",
+    "make_spec",
+    "spec_of",
+    "task",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
