@@ -1,3 +1,115 @@
-"""The pytest plugin (loaded as ``-p flowrun``)."""
+"""The pytest plugin (loaded as ``-p flowrun``; off with ``-p no:flowrun``).
+
+Read top to bottom, it follows a session: options, hook specs, task discovery as
+pytest registers conftest modules, configuration, selection after collection, the
+report header, the end of the session and the terminal summary. All state lives in
+``config.stash``; nothing happens at import, and a suite without tasks costs a scan of
+its plugin modules' names and little else.
+"""
 
 from __future__ import annotations
+
+import types
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_flowrun._discovery import has_tasks
+from pytest_flowrun._options import Settings, add_options, read_settings
+
+if TYPE_CHECKING:
+    from pytest_flowrun._session import SetupSession
+
+_SETTINGS = pytest.StashKey[Settings]()
+# Created when the first task is found: a suite without tasks never imports the runtime.
+_SESSION = pytest.StashKey["SetupSession"]()
+
+
+def _session(config: pytest.Config) -> SetupSession:
+    try:
+        return config.stash[_SESSION]
+    except KeyError:
+        from pytest_flowrun._session import SetupSession
+
+        session = config.stash[_SESSION] = SetupSession(config)
+        session.settings = config.stash.get(_SETTINGS, session.settings)
+        return session
+
+
+def _value_of(name: str, request: pytest.FixtureRequest) -> Any:
+    """What every generated task fixture calls: the task's result from the session's run."""
+    return _session(request.config).value_of(name, request)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--flowrun-max-parallel``, ``--flowrun-timeout``, ``--flowrun-dag`` and
+    ``--flowrun-report``, each with its ini twin."""
+    add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Add ``pytest_flowrun_context``."""
+    from pytest_flowrun import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_plugin_registered(
+    plugin: object, plugin_name: str, manager: pytest.PytestPluginManager
+) -> None:
+    """Find the tasks of a conftest or plugin module before pytest parses its fixtures."""
+    if not isinstance(plugin, types.ModuleType) or not has_tasks(plugin):
+        return
+    config = manager.get_plugin("pytestconfig")
+    if isinstance(config, pytest.Config):
+        _session(config).discovery.scan(plugin, plugin_name or "", _value_of)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Validate the options; raises ``pytest.UsageError`` naming a bad one."""
+    settings = config.stash[_SETTINGS] = read_settings(config)
+    state = config.stash.get(_SESSION, None)
+    if state is not None:
+        state.settings = settings
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Validate the tasks and select those the selected tests need (nothing runs yet)."""
+    state = session.config.stash.get(_SESSION, None)
+    if state is not None:
+        state.prepare(session)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One line with the options, only when some were set."""
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is None or not settings.explicit:
+        return None
+    timeout = "none" if settings.timeout_s is None else f"{settings.timeout_s:g}s"
+    return f"flowrun: max_parallel={settings.max_parallel}, timeout={timeout}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Tear down what pytest's fixture finalizers did not, write the JSON report."""
+    state = session.config.stash.get(_SESSION, None)
+    if state is not None:
+        state.session_finished(session)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The run's totals, failures and (with ``--flowrun-dag``) its per-task table."""
+    state = terminalreporter.config.stash.get(_SESSION, None)
+    if state is not None and state.report is not None:
+        from pytest_flowrun._terminal import write_summary
+
+        write_summary(terminalreporter, state.report, table=state.settings.show_dag)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the loop thread if a failure left it running."""
+    state = config.stash.get(_SESSION, None)
+    if state is not None:
+        state.stop()

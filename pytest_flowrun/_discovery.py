@@ -1,0 +1,251 @@
+"""Finding tasks in conftest and plugin modules and turning them into pytest fixtures.
+
+Two declarations are recognised in a module that pytest registers as a plugin (every
+``conftest.py``, and modules named in ``pytest_plugins``):
+
+* a **setup step**, a function decorated with ``@task``: a session-scoped fixture with the
+  task's name is added to the module, so pytest finds it like one written by hand;
+* a **task fixture**, ``@task`` above ``@pytest.fixture(scope="session")``: the module's
+  fixture is replaced by one with the same name, scope and autouse flag.
+
+The module is changed when pytest registers it, before pytest parses its fixtures, so
+pytest scopes the new fixtures to the conftest's directory like any other (and lists
+them in ``--fixtures`` at the user's function, with its docstring). Each generated
+fixture only waits for its task's result from the session's run; its parameters are the
+fixtures pytest must set up first (the task's dependencies that are fixtures visible from
+there, and the fixtures a task fixture asks for), so ``--setup-show`` and
+``--setup-plan`` tell the truth.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from flowrun.task import TaskSpec
+
+#: ``flowrun.task.SPEC_ATTRIBUTE``, repeated so that a module without tasks is recognised
+#: without importing flowrun (the plugin is imported by every pytest run).
+SPEC_ATTRIBUTE = "__flowrun_task__"
+#: Set on the functions of the fixtures this plugin generates.
+GENERATED_ATTRIBUTE = "__flowrun_fixture__"
+
+_SKIPPED_PREFIXES = ("_pytest.", "pytest_flowrun", "pluggy", "flowrun.")
+
+
+@dataclass(slots=True)
+class TaskEntry:
+    """A task found in a plugin module.
+
+    ``scope_dir`` is the directory of its conftest (None for a plugin module, visible
+    everywhere); ``fixture_params`` are the parameters of its generated fixture.
+    """
+
+    spec: TaskSpec
+    origin: str
+    is_fixture: bool
+    scope_dir: Path | None
+    fixture_params: tuple[str, ...] = ()
+    deps: tuple[str, ...] = ()
+    parent_args: tuple[str, ...] = ()
+    fixture_args: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Discovery:
+    """The tasks found so far in the session's plugin modules, and the errors in them."""
+
+    rootpath: Path
+    entries: dict[str, TaskEntry] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    _scanned: set[int] = field(default_factory=set)
+
+    def scan(
+        self,
+        module: types.ModuleType,
+        plugin_name: str,
+        value_of: Callable[[str, pytest.FixtureRequest], Any],
+    ) -> None:
+        """Find the tasks of ``module`` and add their fixtures to it (see the module docstring)."""
+        if id(module) in self._scanned:
+            return
+        found = tasks_in(module)
+        if not found:
+            return
+        self._scanned.add(id(module))
+        scope_dir: Path | None = None
+        if plugin_name.endswith("conftest.py"):
+            scope_dir = Path(plugin_name).parent
+        for attr, obj, spec in found:
+            fixture_fn = _fixture_function(obj)
+            origin = self._origin(spec.fn if fixture_fn is None else fixture_fn)
+            if fixture_fn is not None and not spec.fixture:
+                self.errors.append(
+                    f"fixture {attr!r} ({origin}) has @pytest.fixture above @task; "
+                    "put @task above @pytest.fixture (@task must be the outer decorator)"
+                )
+                continue
+            if spec.fixture and not self._check_fixture(attr, obj, spec, origin):
+                continue
+            old = self.entries.get(spec.name)
+            if old is not None:
+                if old.spec is not spec:
+                    self.errors.append(
+                        f"task {spec.name!r} is defined twice: in {old.origin} and in {origin}; "
+                        "task names are shared by the whole session, rename one of them"
+                    )
+                continue
+            entry = TaskEntry(spec, origin, spec.fixture, scope_dir)
+            entry.fixture_params = self._fixture_params(entry)
+            self.entries[spec.name] = entry
+            fixture = pytest.fixture(
+                scope="session",
+                name=spec.name,
+                autouse=bool(spec.fixture and _marker(obj).autouse),
+            )(make_fixture_function(spec.name, spec, entry.fixture_params, value_of))
+            if spec.fixture:
+                setattr(module, attr, fixture)
+            else:
+                setattr(module, f"_flowrun_fixture_{spec.name}", fixture)
+
+    def _check_fixture(self, attr: str, obj: object, spec: TaskSpec, origin: str) -> bool:
+        marker = _marker(obj)
+        fixture_name = getattr(marker, "name", None) or attr
+        problem = None
+        if marker.scope != "session":
+            scope = marker.scope if isinstance(marker.scope, str) else "dynamic"
+            problem = (
+                f"has scope {scope!r}; a task runs once per session: "
+                "declare it @pytest.fixture(scope='session')"
+            )
+        elif marker.params is not None:
+            problem = "is parametrized; a task runs once per session, without params"
+        elif fixture_name != spec.name:
+            problem = (
+                f"is named {fixture_name!r} as a fixture but {spec.name!r} as a task; "
+                "give the name once, to @pytest.fixture(name=...)"
+            )
+        if problem is not None:
+            self.errors.append(f"task fixture {spec.name!r} ({origin}) {problem}")
+            return False
+        return True
+
+    def _fixture_params(self, entry: TaskEntry) -> tuple[str, ...]:
+        params: list[str] = []
+        for dep in entry.spec.deps:
+            other = self.entries.get(dep)
+            if other is not None and _visible(other.scope_dir, entry.scope_dir):
+                params.append(dep)
+        for name in entry.spec.requires:
+            if name not in params:
+                params.append(name)
+        return tuple(params)
+
+    def _origin(self, fn: Callable[..., Any]) -> str:
+        try:
+            real = inspect.unwrap(fn)
+            path = inspect.getsourcefile(real) or inspect.getfile(real)
+            line = real.__code__.co_firstlineno
+        except (TypeError, AttributeError):
+            return getattr(fn, "__qualname__", repr(fn))
+        try:
+            shown = os.path.relpath(path, self.rootpath)
+        except ValueError:
+            shown = path
+        if shown.startswith(".."):
+            shown = path
+        return f"{shown}:{line}"
+
+
+def has_tasks(module: types.ModuleType) -> bool:
+    """Does ``module`` hold a task? Cheap, and imports nothing: called for every plugin."""
+    if (getattr(module, "__name__", None) or "").startswith(_SKIPPED_PREFIXES):
+        return False
+    for obj in list(vars(module).values()):
+        try:
+            if getattr(obj, SPEC_ATTRIBUTE, None) is not None:
+                return True
+        except Exception:  # a hostile __getattr__: no task
+            continue
+    return False
+
+
+def tasks_in(module: types.ModuleType) -> list[tuple[str, object, TaskSpec]]:
+    """The ``(attribute, object, spec)`` of each task in ``module``, fixtures we made excluded."""
+    from flowrun.task import TaskSpec
+
+    found = []
+    for attr, obj in list(vars(module).items()):
+        try:
+            spec = getattr(obj, SPEC_ATTRIBUTE, None)
+        except Exception:  # a hostile __getattr__: no task
+            continue
+        if isinstance(spec, TaskSpec) and not getattr(obj, GENERATED_ATTRIBUTE, False):
+            found.append((attr, obj, spec))
+    return found
+
+
+def _fixture_function(obj: object) -> Callable[..., Any] | None:
+    # pytest has no public type for what @pytest.fixture returns (>= 8.4); it is
+    # recognised the way flowrun.task recognises it, by its wrapped-function accessor.
+    get_wrapped = getattr(obj, "_get_wrapped_function", None)
+    if get_wrapped is None or not hasattr(obj, "_fixture_function_marker"):
+        return None
+    wrapped = get_wrapped()
+    return wrapped if callable(wrapped) else None
+
+
+def _marker(obj: object) -> Any:
+    # The scope, params and autouse flag of a fixture definition are only reachable
+    # through its private marker; pytest offers no public accessor.
+    return obj._fixture_function_marker  # type: ignore[attr-defined]
+
+
+def _visible(defined_in: Path | None, used_from: Path | None) -> bool:
+    """Is a fixture defined in conftest dir ``defined_in`` visible from ``used_from``?"""
+    if defined_in is None:
+        return True
+    if used_from is None:
+        return False
+    return used_from == defined_in or defined_in in used_from.parents
+
+
+def make_fixture_function(
+    name: str,
+    spec: TaskSpec,
+    params: Sequence[str],
+    value_of: Callable[[str, pytest.FixtureRequest], Any],
+) -> Callable[..., Any]:
+    """The function of the fixture for task ``name``: it waits for the task's result.
+
+    It looks like the task's own function to pytest (name, module, docstring, source
+    location) but takes ``request`` plus ``params``.
+    """
+
+    def fixture(request: pytest.FixtureRequest, **_: Any) -> Any:
+        return value_of(name, request)
+
+    fn = spec.fn
+    fixture.__name__ = getattr(fn, "__name__", name)
+    fixture.__qualname__ = getattr(fn, "__qualname__", name)
+    fixture.__module__ = getattr(fn, "__module__", None) or fixture.__module__
+    fixture.__doc__ = spec.doc or f"flowrun task {name!r}, set up concurrently with the others."
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature(
+        [inspect.Parameter("request", positional)]
+        + [inspect.Parameter(p, positional) for p in params]
+    )
+    # __signature__ is what pytest reads for the fixtures to set up first;
+    # __wrapped__ points --fixtures at the user's function.
+    setattr(fixture, "__signature__", signature)  # noqa: B010
+    setattr(fixture, "__wrapped__", fn)  # noqa: B010
+    setattr(fixture, GENERATED_ATTRIBUTE, True)
+    return fixture

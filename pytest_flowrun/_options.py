@@ -1,0 +1,160 @@
+"""The plugin's options: each command-line option has an ini twin; the command line wins."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+#: ``SchedulerConfig``'s default, repeated here so that reading options imports no asyncio.
+DEFAULT_MAX_PARALLEL = 16
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The plugin's options, validated.
+
+    ``explicit`` lists the options the user set (for the report header).
+    """
+
+    max_parallel: int = DEFAULT_MAX_PARALLEL
+    timeout_s: float | None = None
+    show_dag: bool = False
+    report_path: Path | None = None
+    explicit: tuple[str, ...] = ()
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the command-line options and their ini twins."""
+    group = parser.getgroup("flowrun", "flowrun: concurrent session setup")
+    group.addoption(
+        "--flowrun-max-parallel",
+        dest="flowrun_max_parallel",
+        metavar="N",
+        default=None,
+        help="Run at most N setup tasks at once (default "
+        f"{DEFAULT_MAX_PARALLEL}). Ini: flowrun_max_parallel.",
+    )
+    group.addoption(
+        "--flowrun-timeout",
+        dest="flowrun_timeout",
+        metavar="SECONDS",
+        default=None,
+        help="Default timeout of each setup task declared without timeout_s; "
+        "0 or 'none' for no timeout (the default). Ini: flowrun_timeout.",
+    )
+    group.addoption(
+        "--flowrun-dag",
+        dest="flowrun_dag",
+        action="store_true",
+        default=None,
+        help="Print the setup DAG of the selected tests before running them, and a "
+        "per-task table with the critical path in the summary. Ini: flowrun_dag.",
+    )
+    group.addoption(
+        "--flowrun-report",
+        dest="flowrun_report",
+        metavar="PATH",
+        default=None,
+        help="Write the setup run's report as JSON to PATH. Ini: flowrun_report.",
+    )
+    parser.addini(
+        "flowrun_max_parallel",
+        "flowrun: the most setup tasks running at once (a whole number >= 1)",
+        type="string",
+        default="",
+    )
+    parser.addini(
+        "flowrun_timeout",
+        "flowrun: default timeout in seconds of setup tasks without timeout_s",
+        type="string",
+        default="",
+    )
+    parser.addini(
+        "flowrun_dag",
+        "flowrun: print the setup DAG and the per-task table (true/false)",
+        type="string",
+        default="",
+    )
+    parser.addini(
+        "flowrun_report",
+        "flowrun: path of the JSON report of the setup run",
+        type="string",
+        default="",
+    )
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """The validated options; raises ``pytest.UsageError`` naming a bad option and valid values."""
+    explicit: list[str] = []
+
+    def value(name: str) -> tuple[str | None, str]:
+        cli = config.getoption(name)
+        if cli is not None:
+            explicit.append(name)
+            return str(cli) if not isinstance(cli, bool) else str(cli).lower(), f"--{_dash(name)}"
+        ini = config.getini(name)
+        text = ini.strip() if isinstance(ini, str) else ""
+        if text:
+            explicit.append(name)
+            return text, f"ini option {name}"
+        return None, name
+
+    raw, where = value("flowrun_max_parallel")
+    max_parallel = DEFAULT_MAX_PARALLEL
+    if raw is not None:
+        try:
+            max_parallel = int(raw)
+        except ValueError:
+            max_parallel = 0
+        if max_parallel < 1:
+            raise pytest.UsageError(f"{where}={raw!r} is invalid: expected a whole number >= 1")
+
+    raw, where = value("flowrun_timeout")
+    timeout_s: float | None = None
+    if raw is not None and raw.lower() != "none":
+        try:
+            timeout_s = float(raw)
+        except ValueError:
+            timeout_s = -1.0
+        if math.isnan(timeout_s) or timeout_s < 0 or math.isinf(timeout_s):
+            raise pytest.UsageError(
+                f"{where}={raw!r} is invalid: expected a number of seconds > 0, "
+                "or 0 or 'none' for no default timeout"
+            )
+        if timeout_s == 0:
+            timeout_s = None
+
+    raw, where = value("flowrun_dag")
+    show_dag = False
+    if raw is not None:
+        if raw.lower() not in _TRUE + _FALSE:
+            raise pytest.UsageError(
+                f"{where}={raw!r} is invalid: expected one of {', '.join(_TRUE + _FALSE[:-1])}"
+            )
+        show_dag = raw.lower() in _TRUE
+
+    report_path: Path | None = None
+    cli_report = config.getoption("flowrun_report")
+    if cli_report is not None:
+        explicit.append("flowrun_report")
+        if not str(cli_report).strip():
+            raise pytest.UsageError("--flowrun-report needs a file path, got ''")
+        report_path = config.invocation_params.dir / Path(cli_report)
+    else:
+        ini_report = config.getini("flowrun_report")
+        if isinstance(ini_report, str) and ini_report.strip():
+            explicit.append("flowrun_report")
+            base = config.inipath.parent if config.inipath is not None else config.rootpath
+            report_path = base / Path(ini_report.strip())
+
+    return Settings(max_parallel, timeout_s, show_dag, report_path, tuple(explicit))
+
+
+def _dash(name: str) -> str:
+    return name.replace("_", "-")

@@ -1,0 +1,480 @@
+"""One pytest session's setup run: selection, the event-loop thread, waiting, teardown.
+
+The run lives on one asyncio loop in a daemon thread for the whole session, so setup
+keeps going while tests run; sync tasks run in the runtime's daemon thread pool. The
+main thread only ever waits on futures, in short slices, so Ctrl-C interrupts it. The
+run starts when pytest sets up the first task fixture a test needs, and is torn down
+when pytest finalizes the first task fixture it set up: after everything that used
+the tasks, before the session fixtures that the tasks used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Coroutine
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from pytest_flowrun._discovery import GENERATED_ATTRIBUTE, Discovery, TaskEntry
+from pytest_flowrun._options import Settings
+
+if TYPE_CHECKING:
+    from flowrun.dag import Dag
+    from flowrun.scheduler import ActiveRun, TaskFailedError
+    from flowrun.state import StateStore
+
+T = TypeVar("T")
+
+#: The DAG's name in reports.
+DAG_NAME = "pytest-setup"
+#: Where observed task durations are kept in pytest's cache.
+DURATIONS_KEY = "flowrun/durations"
+#: How long the main thread blocks at a time while waiting for the loop thread.
+_POLL_S = 0.25
+_STOP_LOOP_S = 5.0
+
+
+class SetupSession:
+    """The plugin's state for one ``pytest.Config`` (kept in ``config.stash``)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.settings = Settings()
+        self.discovery = Discovery(config.rootpath)
+        self.selected: tuple[str, ...] = ()
+        self.excluded: tuple[str, ...] = ()
+        self.report: dict[str, Any] | None = None
+        self._full: Dag | None = None
+        self._run: ActiveRun | None = None
+        self._store: StateStore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._start_error: str | None = None
+        self._starting = False
+        self._holders = 0
+        self._finished = False
+
+    # -- collection ---------------------------------------------------------------------
+
+    def prepare(self, session: pytest.Session) -> None:
+        """Validate the tasks and work out which ones the selected tests need.
+
+        Raises ``pytest.UsageError`` listing every problem: a bad declaration, a bad
+        DAG, a name shared by a task and another fixture, a task fixture asking for a
+        fixture narrower than the session.
+        """
+        entries = self.discovery.entries
+        errors = list(self.discovery.errors)
+        if not entries:
+            if errors:
+                raise pytest.UsageError(_problems(errors))
+            return
+        from flowrun.dag import build_dag
+        from flowrun.errors import FlowrunError
+
+        for entry in entries.values():
+            spec = entry.spec
+            task_args = tuple(r for r in spec.requires if r in entries)
+            entry.fixture_args = tuple(r for r in spec.requires if r not in entries)
+            entry.deps = spec.deps + tuple(r for r in task_args if r not in spec.deps)
+            entry.parent_args = spec.parent_args + tuple(
+                r for r in task_args if r not in spec.parent_args
+            )
+        try:
+            self._full = build_dag(
+                DAG_NAME,
+                [
+                    replace(e.spec, deps=e.deps, parent_args=e.parent_args, requires=())
+                    for e in entries.values()
+                ],
+            )
+        except FlowrunError as exc:
+            errors.append(str(exc))
+        if errors or self._full is None:
+            raise pytest.UsageError(_problems(errors))
+        full = self._full
+        direct = self._select(session, full, errors)
+        if errors:
+            raise pytest.UsageError(_problems(errors))
+        if direct:
+            keep = full.ancestors(direct)
+            self.selected = tuple(n for n in full.names if n in keep)
+        self.excluded = tuple(n for n in full.names if n not in self.selected)
+        if self.settings.show_dag:
+            from pytest_flowrun._terminal import write_dag
+
+            write_dag(self.config, full, self.selected, self.excluded)
+
+    def _select(
+        self, session: pytest.Session, full: Dag, errors: list[str]
+    ) -> dict[str, pytest.Item]:
+        """The tasks the selected items ask for, each with the first item asking."""
+        entries = self.discovery.entries
+        # The fixture manager is pytest's only way to ask which definitions of a name a
+        # node sees (getfixturedefs has kept its signature since pytest 8).
+        manager = session._fixturemanager
+        direct: dict[str, pytest.Item] = {}
+        seen: set[tuple[str, int]] = set()
+        reported: set[int] = set()
+        for item in session.items:
+            names = getattr(item, "fixturenames", None)
+            if not names:
+                continue
+            for name in names:
+                entry = entries.get(name)
+                if entry is None:
+                    continue
+                direct.setdefault(name, item)
+                key = (name, id(item.parent))
+                if key in seen:
+                    continue
+                seen.add(key)
+                for fixturedef in manager.getfixturedefs(name, item) or ():
+                    if getattr(fixturedef.func, GENERATED_ATTRIBUTE, False):
+                        continue
+                    if id(fixturedef) not in reported:
+                        reported.add(id(fixturedef))
+                        where = self.discovery._origin(fixturedef.func)
+                        errors.append(
+                            f"task {name!r} ({entry.origin}) and fixture {name!r} ({where}) "
+                            "have the same name; rename one of them"
+                        )
+        if not direct:
+            return direct
+        first = next(iter(direct.values()))
+        for name in full.ancestors(direct):
+            entry = entries[name]
+            item = direct.get(name, first)
+            for arg in entry.fixture_args:
+                errors.extend(self._check_argument(manager, entry, arg, item))
+        return direct
+
+    def _check_argument(
+        self, manager: Any, entry: TaskEntry, arg: str, item: pytest.Item
+    ) -> list[str]:
+        what = f"task fixture {entry.spec.name!r} ({entry.origin})"
+        if arg == "request":
+            return [f"{what} takes 'request'; a task cannot use pytest's request object"]
+        fixturedefs = manager.getfixturedefs(arg, item)
+        if not fixturedefs:
+            return [
+                f"{what} takes parameter {arg!r}, which is neither a task nor a fixture "
+                f"visible to {item.nodeid!r}"
+            ]
+        fixturedef = fixturedefs[-1]
+        if fixturedef.scope != "session":
+            where = self.discovery._origin(fixturedef.func)
+            return [
+                f"{what} uses fixture {arg!r} ({where}), which has {fixturedef.scope!r} "
+                "scope; a task runs once per session, so it can only use session-scoped "
+                "fixtures"
+            ]
+        return []
+
+    # -- running ------------------------------------------------------------------------
+
+    def value_of(self, name: str, request: pytest.FixtureRequest) -> Any:
+        """The body of every task fixture: start the run if needed, wait for ``name``."""
+        from flowrun.scheduler import TaskFailedError
+
+        self._holders += 1
+        request.addfinalizer(self._release)
+        run = self._ensure_run(name, request)
+        if name not in run.dag.index:
+            pytest.fail(
+                f"flowrun: task {name!r} was requested after the setup run started, but no "
+                "selected test asked for it at collection (request.getfixturevalue?); "
+                "name it as a parameter of the test or of one of its fixtures",
+                pytrace=False,
+            )
+        try:
+            return self._call(run.result(name))
+        except TaskFailedError as exc:
+            pytest.fail(self._failure_text(exc), pytrace=False)
+
+    def _ensure_run(self, name: str, request: pytest.FixtureRequest) -> ActiveRun:
+        if self._run is not None:
+            return self._run
+        if self._start_error is not None:
+            pytest.fail(self._start_error, pytrace=False)
+        if self._starting:
+            pytest.fail(
+                f"flowrun: task {name!r} was requested while the setup run was starting: a "
+                "fixture that a task fixture uses depends on a task; make that fixture a task",
+                pytrace=False,
+            )
+        self._starting = True
+        try:
+            self._run = self._start(name, request)
+        except BaseException as exc:
+            if isinstance(exc, (Exception, pytest.fail.Exception)):
+                self._start_error = f"flowrun: the setup run could not start: {_one_line(exc)}"
+            raise
+        finally:
+            self._starting = False
+        return self._run
+
+    def _start(self, name: str, request: pytest.FixtureRequest) -> ActiveRun:
+        from flowrun.context import RunContext
+        from flowrun.dag import build_dag
+        from flowrun.scheduler import Scheduler, SchedulerConfig
+        from flowrun.state import StateStore
+
+        full = self._full
+        if full is None:
+            raise RuntimeError("flowrun: a task fixture was set up before collection finished")
+        if name not in self.selected:  # asked for dynamically, before the run started
+            keep = full.ancestors([*self.selected, name])
+            self.selected = tuple(n for n in full.names if n in keep)
+            self.excluded = tuple(n for n in full.names if n not in keep)
+        entries = self.discovery.entries
+        specs = []
+        for task_name in self.selected:
+            entry = entries[task_name]
+            bound = {arg: request.getfixturevalue(arg) for arg in entry.fixture_args}
+            specs.append(
+                replace(
+                    entry.spec,
+                    deps=entry.deps,
+                    parent_args=entry.parent_args,
+                    bound=bound,
+                    requires=(),
+                )
+            )
+        dag = build_dag(DAG_NAME, specs)
+        context = self.config.hook.pytest_flowrun_context(config=self.config)
+        if context is None:
+            needs = [s for s in dag.specs if s.context_arg is not None]
+            if needs:
+                pytest.fail(
+                    f"flowrun: task {needs[0].name!r} takes a RunContext (parameter "
+                    f"{needs[0].context_arg!r}) but no pytest_flowrun_context hook returned "
+                    "one; implement pytest_flowrun_context(config) in a conftest.py",
+                    pytrace=False,
+                )
+        elif not isinstance(context, RunContext):
+            context = RunContext(context)
+        store = StateStore(max_runs=None)
+        scheduler = Scheduler(
+            SchedulerConfig(
+                max_parallel=self.settings.max_parallel,
+                default_timeout_s=self.settings.timeout_s,
+            ),
+            state_store=store,
+        )
+        expected = self._expected_durations()
+        self._store = store
+        self._start_loop()
+
+        async def start() -> ActiveRun:
+            return scheduler.start(dag, context, expected_s=expected)
+
+        return self._call(start())
+
+    def _release(self) -> None:
+        self._holders -= 1
+        if self._holders == 0:
+            self.finish_run(raise_errors=True)
+
+    def finish_run(self, *, raise_errors: bool) -> None:
+        """Cancel what still runs, tear down the generator tasks, keep the report.
+
+        With ``raise_errors``, a failed teardown fails the caller (a fixture finalizer)
+        with a short message.
+        """
+        run, store = self._run, self._store
+        if run is None or store is None or self._finished:
+            return
+        self._finished = True
+
+        async def end() -> None:
+            if not run.done:
+                await run.cancel()
+            await run.teardown()
+
+        try:
+            self._call(end())
+        except BaseException:
+            self.report = _build_report(store, run.run_id)
+            raise  # a second Ctrl-C: leave the loop thread (a daemon) to the exit
+        self._stop_loop()
+        self.report = report = _build_report(store, run.run_id)
+        self._save_durations(report)
+        if raise_errors:
+            failed = _teardown_failures(report)
+            if failed:
+                pytest.fail(
+                    "flowrun: teardown failed: " + "; ".join(f"task {n!r}: {m}" for n, m in failed),
+                    pytrace=False,
+                )
+
+    def session_finished(self, session: pytest.Session) -> None:
+        """Tear down if no fixture finalizer did, write the report, set the exit status."""
+        try:
+            self.finish_run(raise_errors=False)
+        finally:
+            self._stop_loop()
+        if self.settings.report_path is not None and (self.discovery.entries or self.report):
+            self._write_report()
+        report = self.report
+        if report is not None and session.exitstatus == pytest.ExitCode.OK:
+            counts = report["counts"]
+            if counts["FAILED"] or counts["TIMED_OUT"] or _teardown_failures(report):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def stop(self) -> None:
+        """Last resort at unconfigure: stop the loop thread if it still runs."""
+        self._stop_loop()
+
+    # -- the loop thread ----------------------------------------------------------------
+
+    def _start_loop(self) -> None:
+        if self._loop is not None:
+            return
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(
+            target=_serve, args=(loop,), name="flowrun-setup-loop", daemon=True
+        )
+        thread.start()
+        self._loop, self._thread = loop, thread
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._loop = self._thread = None
+        if thread.is_alive():
+            # Best effort: an async generator left open must not stop the shutdown.
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(
+                    _STOP_LOOP_S
+                )
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(_STOP_LOOP_S)
+        if not thread.is_alive():
+            loop.close()
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop thread and wait for it; Ctrl-C interrupts the wait."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("flowrun: the setup loop is not running")
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            while True:
+                try:
+                    return future.result(_POLL_S)
+                except TimeoutError:
+                    if future.done():
+                        raise
+        except BaseException:
+            future.cancel()
+            raise
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def _failure_text(self, exc: TaskFailedError) -> str:
+        from flowrun.state import TaskStatus
+
+        error = exc.error
+        if exc.cause != exc.task:
+            run = self._run
+            status = run.record(exc.cause).status if run is not None else exc.status
+            what = f"task {exc.task!r} did not run because task {exc.cause!r} "
+        else:
+            status = exc.status
+            what = f"task {exc.task!r} "
+        if status is TaskStatus.TIMED_OUT and error is not None:
+            what += f"timed out ({error.message})"
+        elif status is TaskStatus.CANCELLED:
+            what += "was cancelled"
+        else:
+            what += "failed" + (f": {error}" if error is not None else "")
+        return f"flowrun: {what}"
+
+    def _expected_durations(self) -> dict[str, float]:
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return {}
+        stored = cache.get(DURATIONS_KEY, {})
+        if not isinstance(stored, dict):
+            return {}
+        return {
+            name: float(value)
+            for name, value in stored.items()
+            if name in self.selected and isinstance(value, (int, float)) and value >= 0
+        }
+
+    def _save_durations(self, report: dict[str, Any]) -> None:
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return
+        stored = cache.get(DURATIONS_KEY, {})
+        durations = dict(stored) if isinstance(stored, dict) else {}
+        for name, task in report["tasks"].items():
+            if task["status"] == "SUCCESS" and task["duration_s"] is not None:
+                durations[name] = round(task["duration_s"], 6)
+        cache.set(DURATIONS_KEY, durations)
+
+    def _write_report(self) -> None:
+        path = self.settings.report_path
+        if path is None:
+            return
+        report = dict(self.report) if self.report is not None else _empty_report()
+        report["selected"] = list(self.selected)
+        report["excluded"] = list(self.excluded)
+        report["max_parallel"] = self.settings.max_parallel
+        report["default_timeout_s"] = self.settings.timeout_s
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    loop.run_forever()
+
+
+def _build_report(store: StateStore, run_id: str) -> dict[str, Any]:
+    from flowrun._report import build_report
+
+    return build_report(store.get(run_id))
+
+
+def _empty_report() -> dict[str, Any]:
+    return {
+        "status": "NOT_STARTED",
+        "setup_span_s": 0.0,
+        "serial_s": 0.0,
+        "critical_path": [],
+        "critical_path_s": 0.0,
+        "counts": {},
+        "tasks": {},
+    }
+
+
+def _teardown_failures(report: dict[str, Any]) -> list[tuple[str, str]]:
+    failed = []
+    for name, task in report["tasks"].items():
+        teardown = task.get("teardown")
+        if teardown is not None and teardown["status"] != "SUCCESS":
+            error = teardown["error"]
+            message = f"{error['type']}: {error['message']}" if error else teardown["status"]
+            failed.append((name, message))
+    return failed
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _problems(errors: list[str]) -> str:
+    if len(errors) == 1:
+        return f"flowrun: {errors[0]}"
+    return "flowrun found problems in the setup tasks:\n" + "\n".join(f"  - {e}" for e in errors)

@@ -1,0 +1,129 @@
+"""What the plugin prints: the selected DAG before the tests, the run in the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from flowrun.dag import Dag
+
+_FAILED = ("FAILED", "TIMED_OUT")
+
+
+def write_dag(
+    config: pytest.Config, full: Dag, selected: Sequence[str], excluded: Sequence[str]
+) -> None:
+    """Print the DAG of the selected tasks and the tasks left out (``--flowrun-dag``)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    reporter.ensure_newline()
+    reporter.write_sep("-", "flowrun: setup DAG")
+    if selected:
+        for line in full.subgraph(selected).render().splitlines():
+            reporter.write_line(line)
+    else:
+        reporter.write_line("no selected test needs a setup task")
+    if excluded:
+        reporter.write_line(f"excluded by selection: {', '.join(excluded)}")
+
+
+def write_summary(
+    reporter: pytest.TerminalReporter, report: dict[str, Any], *, table: bool
+) -> None:
+    """The summary section: one line of totals, every failure with its traceback once,
+    teardown failures, and with ``table`` the per-task table and the critical path."""
+    tasks: dict[str, dict[str, Any]] = report["tasks"]
+    counts: dict[str, int] = report["counts"]
+    failed = counts.get("FAILED", 0) + counts.get("TIMED_OUT", 0)
+    teardown_failed = [
+        (name, task["teardown"])
+        for name, task in tasks.items()
+        if task["teardown"] is not None and task["teardown"]["status"] != "SUCCESS"
+    ]
+    bad = bool(failed or teardown_failed)
+    reporter.write_sep("=", "flowrun", red=bad, green=not bad, bold=True)
+    reporter.write_line(summary_line(report), red=bad)
+    for name, task in tasks.items():
+        if task["status"] in _FAILED and task["error"] is not None:
+            error = task["error"]
+            reporter.write_line(
+                f"task {name!r} {task['status']} after {task['attempts']} attempt"
+                f"{'s' * (task['attempts'] != 1)}: {error['type']}: {error['message']}",
+                red=True,
+            )
+            if task["status"] == "FAILED":
+                for line in error["traceback"].rstrip().splitlines():
+                    reporter.write_line("    " + line)
+    for name, teardown in teardown_failed:
+        error = teardown["error"]
+        what = f"{error['type']}: {error['message']}" if error else teardown["status"]
+        reporter.write_line(f"task {name!r} teardown {teardown['status']}: {what}", red=True)
+        if error is not None and teardown["status"] == "FAILED":
+            for line in error["traceback"].rstrip().splitlines():
+                reporter.write_line("    " + line)
+    if table:
+        for line in table_lines(report):
+            reporter.write_line(line)
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """``flowrun: 5 tasks run, 1 failed, 1 skipped; setup 1.20s, serial 3.10s, 2.58x speed-up``."""
+    tasks: dict[str, dict[str, Any]] = report["tasks"]
+    counts: dict[str, int] = report["counts"]
+    ran = sum(1 for task in tasks.values() if task["attempts"])
+    parts = [f"{ran} task{'s' * (ran != 1)} run"]
+    failed = counts.get("FAILED", 0)
+    timed_out = counts.get("TIMED_OUT", 0)
+    parts.append(f"{failed} failed")
+    if timed_out:
+        parts.append(f"{timed_out} timed out")
+    parts.append(f"{counts.get('SKIPPED', 0)} skipped")
+    if counts.get("CANCELLED", 0):
+        parts.append(f"{counts['CANCELLED']} cancelled")
+    span = float(report["setup_span_s"] or 0.0)
+    serial = float(report["serial_s"] or 0.0)
+    speed = f", {serial / span:.2f}x speed-up" if span > 0 else ""
+    return f"flowrun: {', '.join(parts)}; setup {span:.2f}s, serial {serial:.2f}s{speed}"
+
+
+def table_lines(report: dict[str, Any]) -> list[str]:
+    """The per-task table and the critical path (``--flowrun-dag``)."""
+    rows = [("task", "status", "start", "duration", "attempts", "error")]
+    for name, task in report["tasks"].items():
+        error = task["error"]
+        if task["skipped_because"]:
+            note = f"needs {task['skipped_because']!r}"
+        elif error is not None:
+            note = f"{error['type']}: {error['message']}"
+        else:
+            note = ""
+        if len(note) > 60:
+            note = note[:59] + "…"
+        rows.append(
+            (
+                name,
+                task["status"],
+                _seconds(task["offset_s"]),
+                _seconds(task["duration_s"]),
+                str(task["attempts"]),
+                note,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
+        for row in rows
+    ]
+    lines = [line.rstrip() for line in lines]
+    path = report["critical_path"]
+    if path:
+        lines.append(f"critical path: {' -> '.join(path)} ({report['critical_path_s']:.2f}s)")
+    return lines
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
