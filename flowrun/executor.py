@@ -174,7 +174,7 @@ class TaskExecutor:
                     scope.reschedule(loop.time() + deadline_s)
 
         if self._is_process_pool:
-            future: Future[Any] = pool.submit(fn, **kwargs)
+            future: Future[Any] = pool.submit(_call, fn, kwargs)
             awaited = asyncio.wrap_future(future)
             if on_start is not None:  # a worker process cannot signal us: watch the future
                 _when_running(future, awaited, on_start, loop)
@@ -183,7 +183,7 @@ class TaskExecutor:
         # and an abandoned call may still be inside its copy.
         run_in_copy: Callable[..., Any] = contextvars.copy_context().run
         if on_start is None:
-            future = pool.submit(run_in_copy, fn, **kwargs)
+            future = pool.submit(run_in_copy, _call, fn, kwargs)
         else:
             future = pool.submit(_signal_then_call, loop, on_start, run_in_copy, fn, kwargs)
         awaited = asyncio.wrap_future(future)
@@ -253,7 +253,23 @@ def _signal_then_call(
     """In a worker thread: tell the loop the call starts now, then make it."""
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
         loop.call_soon_threadsafe(on_start)
-    return run(fn, **kwargs)
+    return run(_call, fn, kwargs)
+
+
+def _call(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
+    """Call ``fn`` in a worker; a ``StopIteration`` leaving it becomes a ``RuntimeError``.
+
+    An asyncio future refuses ``StopIteration`` (as a generator does since PEP 479), and
+    the refusal happens in a loop callback: unconverted, the attempt would never end.
+    """
+    try:
+        return fn(**kwargs)
+    except StopIteration as exc:
+        raise RuntimeError(f"{_name_of(fn)} raised StopIteration") from exc
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
 def _when_running(

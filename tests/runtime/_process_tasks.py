@@ -25,3 +25,8 @@ def square(upstream: dict[str, int]) -> int:
 def nap() -> None:
     """Sleep for a tenth of a second."""
     time.sleep(0.1)
+
+
+def exhausted() -> int:
+    """Raise ``StopIteration``, as ``next()`` on an empty iterator does."""
+    return next(iter(()))

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -343,3 +344,91 @@ class TestOwnership:
         assert report_of(engine, run_id)["tasks"]["here"]["result"] == (
             threading.current_thread().name
         )
+
+
+class TestOutcomes:
+    @pytest.mark.asyncio
+    async def test_sync_task_raising_stop_iteration_fails_instead_of_hanging(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        # asyncio futures refuse StopIteration: unconverted, the attempt would never end.
+        @task(registry=registry)
+        def first_row() -> int:
+            return next(iter(()))
+
+        @task(registry=registry)
+        def fine() -> int:
+            return 1
+
+        run_id = await asyncio.wait_for(engine.run_once("d"), 5)
+        tasks = report_of(engine, run_id)["tasks"]
+        assert tasks["first_row"]["status"] == "FAILED"
+        assert tasks["first_row"]["error"]["type"] == "RuntimeError"
+        assert "StopIteration" in tasks["first_row"]["error"]["message"]
+        assert "StopIteration" in tasks["first_row"]["error"]["traceback"]
+        assert tasks["fine"]["status"] == "SUCCESS"
+
+    @pytest.mark.asyncio
+    async def test_stop_iteration_in_a_worker_process_fails_instead_of_hanging(self) -> None:
+        registry = TaskRegistry()
+        task(name="exhausted", registry=registry)(_process_tasks.exhausted)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            engine = build_default_engine(executor=pool, registry=registry)
+            run_id = await asyncio.wait_for(engine.run_once("d"), 30)
+        entry = report_of(engine, run_id)["tasks"]["exhausted"]
+        assert entry["status"] == "FAILED"
+        assert "StopIteration" in entry["error"]["message"]
+
+    @pytest.mark.asyncio
+    async def test_sync_generator_setup_abandoned_at_its_timeout_is_torn_down_later(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        proceed = threading.Event()
+        torn_down = threading.Event()
+
+        @task(registry=registry, timeout_s=0.03)
+        def slow_setup() -> Iterator[str]:
+            proceed.wait(2)
+            yield "resource"
+            torn_down.set()
+
+        run_id = await engine.run_once("d")
+        assert report_of(engine, run_id)["tasks"]["slow_setup"]["status"] == "TIMED_OUT"
+        assert not torn_down.is_set()
+        proceed.set()  # the abandoned setup finishes now: nothing may leak
+        assert await asyncio.to_thread(torn_down.wait, 2)
+
+    @pytest.mark.asyncio
+    async def test_sync_generator_teardown_is_bounded_by_the_timeout(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        release = threading.Event()
+
+        @task(registry=registry, timeout_s=0.05)
+        def slow_close() -> Iterator[int]:
+            yield 1
+            release.wait(2)
+
+        try:
+            report = report_of(engine, await engine.run_once("d"))
+        finally:
+            release.set()
+        entry = report["tasks"]["slow_close"]
+        assert entry["status"] == "SUCCESS"
+        assert entry["teardown"]["status"] == "TIMED_OUT"
+        assert report["status"] == "FAILED"
+
+    @pytest.mark.asyncio
+    async def test_a_generator_yielding_twice_fails_its_teardown(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        @task(registry=registry)
+        async def twice() -> AsyncIterator[int]:
+            yield 1
+            yield 2
+
+        entry = report_of(engine, await engine.run_once("d"))["tasks"]["twice"]
+        assert entry["result"] == 1
+        assert entry["teardown"]["status"] == "FAILED"
+        assert "yielded more than once" in entry["teardown"]["error"]["message"]
