@@ -386,7 +386,8 @@ def _analyse_signature(
                 param.name,
                 "has no default and flowrun cannot fill it: annotate it as RunContext[...] to "
                 "receive the run context, name it 'upstream' to receive the parents' results, "
-                "name it after a dependency, or give it a default",
+                "name it after a dependency, or give it a default (for a pytest fixture, "
+                "put @task above @pytest.fixture so pytest supplies it)",
             )
         if param.kind is param.POSITIONAL_ONLY:
             raise TaskSignatureError(
