@@ -195,7 +195,9 @@ class SetupSession:
         try:
             return self._call(run.result(name))
         except TaskFailedError as exc:
-            pytest.fail(self._failure_text(exc), pytrace=False)
+            message = self._failure_text(exc)
+        # Outside the except block, so the report shows this line and no exception chain.
+        pytest.fail(message, pytrace=False)
 
     def _ensure_run(self, name: str, request: pytest.FixtureRequest) -> ActiveRun:
         if self._run is not None:
@@ -390,7 +392,7 @@ class SetupSession:
             status = exc.status
             what = f"task {exc.task!r} "
         if status is TaskStatus.TIMED_OUT and error is not None:
-            what += f"timed out ({error.message})"
+            what += "timed out: " + error.message.removeprefix(f"task {exc.cause!r}: ")
         elif status is TaskStatus.CANCELLED:
             what += "was cancelled"
         else:
