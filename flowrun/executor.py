@@ -69,7 +69,10 @@ class TaskExecutor:
         """Shut down the pool flowrun created, without waiting for abandoned threads."""
         pool, self._own_pool = self._own_pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # Without cancel_futures: a queued call may be the teardown of a setup that was
+            # abandoned just as it finished (see _abandon), and it must still run. Calls of
+            # cancelled attempts were cancelled with their asyncio futures already.
+            pool.shutdown(wait=False)
 
     async def run(
         self, spec: TaskSpec, kwargs: Mapping[str, Any], timeout_s: float | None
