@@ -131,8 +131,10 @@ class RunSession:
             return
         try:
             if exc is not None:
-                await run.cancel()
-                await run.teardown()
+                try:
+                    await run.cancel()
+                finally:
+                    await run.teardown()  # finalizes the run even after a second interrupt
             else:
                 await run.finish()
         finally:

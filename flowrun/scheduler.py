@@ -206,6 +206,7 @@ class ActiveRun:
         self._failed = False
         self._cancelled = False
         self._torn_down = False
+        self._skip_teardown = False
         self._done: asyncio.Future[None] = self._loop.create_future()
         self.started_at = time.time()
         self._store.create(
@@ -280,6 +281,11 @@ class ActiveRun:
         try:
             if running:
                 await asyncio.wait(running, timeout=CANCEL_GRACE_S)
+        except BaseException:
+            # Interrupted again while waiting: the caller wants out, so teardown() records
+            # the set-up tasks as not torn down (CANCELLED) instead of running them.
+            self._skip_teardown = True
+            raise
         finally:
             now = time.time()
             for i, record in enumerate(self._records):
@@ -290,14 +296,19 @@ class ActiveRun:
     async def finish(self) -> None:
         """Wait for every task, then tear down; on cancellation, cancel the run first.
 
-        This is ``run_once``'s body. A second cancellation during teardown is not
-        swallowed: what is left is recorded as CANCELLED and the cancellation propagates.
+        This is ``run_once``'s body. One cancellation, wherever it lands (while tasks run
+        or during teardown), still tears down every set-up task, each bounded by its
+        timeout, before it propagates. A second one is not swallowed: teardown stops, what
+        is left is recorded as CANCELLED, the run is finalized and the cancellation
+        propagates.
         """
         try:
             await self.wait()
         except BaseException:
-            await self.cancel()
-            await self.teardown()
+            try:
+                await self.cancel()
+            finally:
+                await self.teardown()  # finalizes the run even after a second interrupt
             raise
         await self.teardown()
 
@@ -314,7 +325,10 @@ class ActiveRun:
             raise RuntimeError("teardown() needs a finished run: await wait() or cancel() first")
         self._torn_down = True
         try:
-            if self._handles:
+            if self._skip_teardown:
+                for i in list(self._handles):
+                    self._torn(i, TaskStatus.CANCELLED, 0.0, None)
+            elif self._handles:
                 await self._teardown_all()
         finally:
             self._executor.close()
@@ -518,6 +532,7 @@ class ActiveRun:
         blocking = [len(c) for c in self._children]
         ready = [i for i in range(n) if not blocking[i]]
         running: dict[asyncio.Task[None], int] = {}
+        interrupted: asyncio.CancelledError | None = None
         try:
             while ready or running:
                 while ready and len(running) < self._limit:
@@ -532,7 +547,18 @@ class ActiveRun:
                             ready.append(p)
                 if not running:
                     continue
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    finished, _ = await asyncio.wait(
+                        running, return_when=asyncio.FIRST_COMPLETED
+                    )
+                except asyncio.CancelledError as exc:
+                    if interrupted is not None or self._cancelled:
+                        raise  # a second interrupt: stop tearing down
+                    # The first interrupt of a run that had ended: every set-up task is
+                    # still torn down (each bounded by its timeout), then it propagates.
+                    interrupted = exc
+                    self._cancelled = True
+                    continue
                 for t in finished:
                     i = running.pop(t)
                     for p in self._parents[i]:
@@ -543,11 +569,15 @@ class ActiveRun:
             self._cancelled = True
             for t in running:
                 t.cancel()
-            if running:
-                await asyncio.wait(running, timeout=CANCEL_GRACE_S)
-            for i in list(self._handles):
-                self._torn(i, TaskStatus.CANCELLED, 0.0, None)
+            try:
+                if running:
+                    await asyncio.wait(running, timeout=CANCEL_GRACE_S)
+            finally:
+                for i in list(self._handles):
+                    self._torn(i, TaskStatus.CANCELLED, 0.0, None)
             raise
+        if interrupted is not None:
+            raise interrupted
 
     async def _teardown_one(self, i: int) -> None:
         spec = self._specs[i]
