@@ -548,9 +548,7 @@ class ActiveRun:
                 if not running:
                     continue
                 try:
-                    finished, _ = await asyncio.wait(
-                        running, return_when=asyncio.FIRST_COMPLETED
-                    )
+                    finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 except asyncio.CancelledError as exc:
                     if interrupted is not None or self._cancelled:
                         raise  # a second interrupt: stop tearing down
