@@ -32,6 +32,7 @@ from flowrun.state import (
     TaskError,
     TaskRunRecord,
     TaskStatus,
+    _task_record,
 )
 from flowrun.task import TaskKind, _is_real
 
@@ -188,7 +189,7 @@ class ActiveRun:
         self._parents = dag.parents
         self._children = dag.children
         self._records: list[TaskRunRecord] = [
-            TaskRunRecord(spec.name, _PENDING, spec.deps) for spec in dag.specs
+            _task_record(spec.name, _PENDING, spec.deps) for spec in dag.specs
         ]
         self._results: list[Any] = [None] * n
         self._attempts = [0] * n
@@ -374,7 +375,7 @@ class ActiveRun:
         now = time.time()
         record = self._records[i]
         started = record.started_at if record.started_at is not None else now
-        record = TaskRunRecord(spec.name, _RUNNING, spec.deps, attempt, self._ready_at[i], started)
+        record = _task_record(spec.name, _RUNNING, spec.deps, attempt, self._ready_at[i], started)
         self._records[i] = record
         self._store.mark(self.run_id, record)
         timeout = spec.timeout_s if spec.timeout_s is not None else self._default_timeout
@@ -421,7 +422,7 @@ class ActiveRun:
         self._results[i] = value
         if outcome.handle is not None:
             self._handles[i] = outcome.handle
-        record = TaskRunRecord(
+        record = _task_record(
             previous.name,
             _SUCCESS,
             previous.deps,
@@ -453,7 +454,7 @@ class ActiveRun:
         task_error = TaskError.from_exception(error) if error is not None else None
         if self._attempts[i] <= spec.retries and not self._cancelled:
             previous = self._records[i]
-            self._records[i] = record = TaskRunRecord(
+            self._records[i] = record = _task_record(
                 previous.name,
                 _PENDING,
                 previous.deps,
@@ -478,7 +479,7 @@ class ActiveRun:
     def _terminal(self, i: int, status: TaskStatus, now: float, error: TaskError | None) -> None:
         """Record a failed, timed-out or cancelled task; its descendants become SKIPPED."""
         previous = self._records[i]
-        record = TaskRunRecord(
+        record = _task_record(
             previous.name,
             status,
             previous.deps,
@@ -502,7 +503,7 @@ class ActiveRun:
             c = stack.pop()
             if records[c].status is not _PENDING:
                 continue
-            skipped = TaskRunRecord(
+            skipped = _task_record(
                 records[c].name, TaskStatus.SKIPPED, records[c].deps, skipped_because=name
             )
             records[c] = skipped
@@ -597,7 +598,7 @@ class ActiveRun:
         if status is not _SUCCESS:
             self._failed = True
         previous = self._records[i]
-        record = TaskRunRecord(
+        record = _task_record(
             previous.name,
             previous.status,
             previous.deps,
