@@ -1,0 +1,604 @@
+"""Random DAG scenarios: plans, the tasks that act them out, and the guarantee checks.
+
+A ``DagPlan`` says what every task will do (kind, outcome, duration, retries, timeout,
+teardown); ``run_plan`` registers one closure per task, runs the DAG on a fresh engine,
+optionally cancels ``run_once`` at a planned moment, and returns what happened. The task
+bodies write their own ``EventLog`` (start, success, end, teardown...), under a lock and
+with a global sequence number, so the checks in ``check_guarantees`` compare the report
+and the state store with an account of events that does not come from flowrun.
+
+Sync bodies that overrun their timeout are abandoned by flowrun (a thread cannot be
+killed); they wait on ``EventLog.release``, which the runner sets once the run has
+returned, so no thread outlives the example for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowrun import (
+    RunRecord,
+    RunStatus,
+    SchedulerConfig,
+    StateStore,
+    TaskRegistry,
+    TaskStatus,
+    build_default_engine,
+    task,
+)
+
+SYNC, ASYNC, SYNC_GEN, ASYNC_GEN = "sync", "async", "sync_gen", "async_gen"
+KINDS = (SYNC, ASYNC, SYNC_GEN, ASYNC_GEN)
+GENERATOR_KINDS = (SYNC_GEN, ASYNC_GEN)
+
+OK, RAISE, FLAKY, TIMEOUT, HANG = "ok", "raise", "flaky", "timeout", "hang"
+OUTCOMES = (OK, RAISE, FLAKY, TIMEOUT, HANG)
+
+#: How long a "hang" body would block if nothing released it.
+HANG_S = 30.0
+#: How far past its timeout a "timeout" body runs (a ratio: generous, so no flakiness).
+OVERRUN = 10.0
+#: Upper bound for a run_once call to return; a bug, not slowness, if exceeded.
+RUN_LIMIT_S = 60.0
+
+
+class InjectedError(Exception):
+    """The error a planned failure raises."""
+
+
+class InjectedTeardownError(Exception):
+    """The error a planned teardown failure raises."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPlan:
+    """What one task does on every attempt."""
+
+    name: str
+    deps: tuple[str, ...] = ()
+    kind: str = ASYNC
+    outcome: str = OK
+    fail_times: int = 0
+    duration_s: float = 0.0
+    retries: int = 0
+    retry_delay_s: float = 0.0
+    timeout_s: float | None = None
+    teardown: str = OK
+
+    @property
+    def abandoned_on_timeout(self) -> bool:
+        """True if flowrun gives up on this body while it still runs (sync, overrunning)."""
+        return self.kind in (SYNC, SYNC_GEN) and self.outcome in (TIMEOUT, HANG)
+
+    def expected_own_status(self) -> TaskStatus:
+        """The status the task ends in if all its parents succeed."""
+        if self.outcome == OK:
+            return TaskStatus.SUCCESS
+        if self.outcome == FLAKY:
+            return TaskStatus.SUCCESS if self.fail_times <= self.retries else TaskStatus.FAILED
+        if self.outcome == RAISE:
+            return TaskStatus.FAILED
+        return TaskStatus.TIMED_OUT
+
+    def expected_attempts(self) -> int:
+        """Attempts the task makes if all its parents succeed."""
+        if self.outcome == OK:
+            return 1
+        if self.outcome == FLAKY:
+            return min(self.fail_times, self.retries) + 1
+        return self.retries + 1
+
+
+@dataclass(frozen=True, slots=True)
+class DagPlan:
+    """A whole scenario: tasks in a topological order, how to register and run them."""
+
+    tasks: tuple[TaskPlan, ...]
+    registration_order: tuple[int, ...] = ()
+    max_parallel: int = 16
+    default_timeout_s: float | None = None
+    cancel_after_s: float | None = None
+    #: A second cancellation, this long after the first (an impatient second Ctrl-C).
+    second_cancel_after_s: float | None = None
+
+    def by_name(self) -> dict[str, TaskPlan]:
+        return {t.name: t for t in self.tasks}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    kind: str
+    task: str
+    attempt: int
+    detail: Any = None
+
+
+class EventLog:
+    """What the task bodies saw, in the order they saw it; written from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seq = itertools.count()
+        self.events: list[Event] = []
+        self.release = threading.Event()
+        self._attempts: dict[str, int] = {}
+
+    def next_attempt(self, name: str) -> int:
+        with self._lock:
+            n = self._attempts[name] = self._attempts.get(name, 0) + 1
+            return n
+
+    def add(self, kind: str, name: str, attempt: int, detail: Any = None) -> None:
+        with self._lock:
+            self.events.append(Event(next(self._seq), kind, name, attempt, detail))
+
+    def snapshot(self) -> list[Event]:
+        with self._lock:
+            return list(self.events)
+
+    def open_bodies(self) -> list[tuple[str, int]]:
+        """Bodies (task, attempt) and teardowns that started and have not ended yet."""
+        opened: dict[tuple[str, str, int], int] = {}
+        for e in self.snapshot():
+            if e.kind in ("start", "td_start"):
+                opened[(e.kind, e.task, e.attempt)] = e.seq
+            elif e.kind == "end":
+                opened.pop(("start", e.task, e.attempt), None)
+            elif e.kind == "td_end":
+                opened.pop(("td_start", e.task, e.attempt), None)
+        return [(t, a) for (_, t, a) in opened]
+
+    def wait_quiet(self, timeout_s: float) -> bool:
+        """Wait until every body and teardown has ended (abandoned threads included)."""
+        deadline = time.monotonic() + timeout_s
+        while self.open_bodies():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+
+# -- task bodies ------------------------------------------------------------------------
+
+
+def _result(name: str) -> str:
+    return f"{name}-result"
+
+
+def _raise_injected(plan: TaskPlan, attempt: int) -> None:
+    raise InjectedError(f"{plan.name} failed on attempt {attempt}")
+
+
+def _fails(plan: TaskPlan, attempt: int) -> bool:
+    return plan.outcome == RAISE or (plan.outcome == FLAKY and attempt <= plan.fail_times)
+
+
+def _check_upstream(plan: TaskPlan, upstream: Mapping[str, Any]) -> bool:
+    return dict(upstream) == {d: _result(d) for d in plan.deps}
+
+
+def _sync_setup(plan: TaskPlan, log: EventLog, upstream: Mapping[str, Any]) -> tuple[int, str]:
+    attempt = log.next_attempt(plan.name)
+    log.add("start", plan.name, attempt, _check_upstream(plan, upstream))
+    try:
+        if plan.outcome == HANG:
+            log.release.wait(HANG_S)
+        elif plan.outcome == TIMEOUT:
+            log.release.wait(max(plan.timeout_s or 0.0, 0.01) * OVERRUN)
+        elif plan.duration_s:
+            time.sleep(plan.duration_s)
+        if _fails(plan, attempt):
+            log.add("raise", plan.name, attempt)
+            _raise_injected(plan, attempt)
+        log.add("ok", plan.name, attempt)
+        return attempt, _result(plan.name)
+    finally:
+        log.add("end", plan.name, attempt)
+
+
+async def _async_setup(
+    plan: TaskPlan, log: EventLog, upstream: Mapping[str, Any]
+) -> tuple[int, str]:
+    attempt = log.next_attempt(plan.name)
+    log.add("start", plan.name, attempt, _check_upstream(plan, upstream))
+    try:
+        if plan.outcome == HANG:
+            await asyncio.sleep(HANG_S)
+        elif plan.outcome == TIMEOUT:
+            await asyncio.sleep(max(plan.timeout_s or 0.0, 0.01) * OVERRUN)
+        elif plan.duration_s:
+            await asyncio.sleep(plan.duration_s)
+        if _fails(plan, attempt):
+            log.add("raise", plan.name, attempt)
+            _raise_injected(plan, attempt)
+        log.add("ok", plan.name, attempt)
+        return attempt, _result(plan.name)
+    except asyncio.CancelledError:
+        log.add("cancelled", plan.name, attempt)
+        raise
+    finally:
+        log.add("end", plan.name, attempt)
+
+
+def _sync_teardown(plan: TaskPlan, log: EventLog, attempt: int) -> None:
+    log.add("td_start", plan.name, attempt)
+    try:
+        if plan.teardown == HANG:
+            log.release.wait(HANG_S)
+        if plan.teardown == RAISE:
+            log.add("td_raise", plan.name, attempt)
+            raise InjectedTeardownError(f"{plan.name} teardown failed")
+    finally:
+        log.add("td_end", plan.name, attempt)
+
+
+async def _async_teardown(plan: TaskPlan, log: EventLog, attempt: int) -> None:
+    log.add("td_start", plan.name, attempt)
+    try:
+        if plan.teardown == HANG:
+            await asyncio.sleep(HANG_S)
+        if plan.teardown == RAISE:
+            log.add("td_raise", plan.name, attempt)
+            raise InjectedTeardownError(f"{plan.name} teardown failed")
+    except asyncio.CancelledError:
+        log.add("td_cancelled", plan.name, attempt)
+        raise
+    finally:
+        log.add("td_end", plan.name, attempt)
+
+
+def make_body(plan: TaskPlan, log: EventLog) -> Callable[..., Any]:
+    """A fresh function acting out ``plan``, taking ``upstream``, of the planned kind."""
+    if plan.kind == SYNC:
+
+        def sync_body(upstream: dict[str, Any]) -> str:
+            return _sync_setup(plan, log, upstream)[1]
+
+        return sync_body
+    if plan.kind == ASYNC:
+
+        async def async_body(upstream: dict[str, Any]) -> str:
+            return (await _async_setup(plan, log, upstream))[1]
+
+        return async_body
+    if plan.kind == SYNC_GEN:
+
+        def sync_gen_body(upstream: dict[str, Any]) -> Iterator[str]:
+            attempt, value = _sync_setup(plan, log, upstream)
+            yield value
+            # Plain code after the yield, not a finally: a generator closed without being
+            # resumed (garbage collected) must not look torn down.
+            _sync_teardown(plan, log, attempt)
+
+        return sync_gen_body
+
+    async def async_gen_body(upstream: dict[str, Any]) -> Any:
+        attempt, value = await _async_setup(plan, log, upstream)
+        yield value
+        await _async_teardown(plan, log, attempt)
+
+    return async_gen_body
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What a run left behind."""
+
+    plan: DagPlan
+    log: EventLog
+    run_id: str | None
+    record: RunRecord | None
+    report: dict[str, Any] | None
+    cancelled: bool
+    store: StateStore = field(repr=False, default_factory=StateStore)
+
+
+def register_plan(plan: DagPlan, log: EventLog, registry: TaskRegistry) -> None:
+    order = plan.registration_order or tuple(range(len(plan.tasks)))
+    for i in order:
+        t = plan.tasks[i]
+        task(
+            name=t.name,
+            deps=list(t.deps),
+            timeout_s=t.timeout_s,
+            retries=t.retries,
+            retry_delay_s=t.retry_delay_s,
+            registry=registry,
+        )(make_body(t, log))
+
+
+async def run_plan(plan: DagPlan) -> Outcome:
+    """Run ``plan`` once on a fresh engine; cancel ``run_once`` as planned."""
+    log = EventLog()
+    registry = TaskRegistry()
+    register_plan(plan, log, registry)
+    store = StateStore()
+    engine = build_default_engine(
+        registry=registry,
+        state_store=store,
+        config=SchedulerConfig(
+            max_parallel=plan.max_parallel, default_timeout_s=plan.default_timeout_s
+        ),
+    )
+    loop = asyncio.get_running_loop()
+    runner = loop.create_task(engine.run_once("random"))
+    timers = []
+    if plan.cancel_after_s is not None:
+        timers.append(loop.call_later(plan.cancel_after_s, runner.cancel))
+        if plan.second_cancel_after_s is not None:
+            second = plan.cancel_after_s + plan.second_cancel_after_s
+            timers.append(loop.call_later(second, runner.cancel))
+    try:
+        done, _ = await asyncio.wait({runner}, timeout=RUN_LIMIT_S)
+        if not done:
+            runner.cancel()
+            raise AssertionError(f"run_once did not return within {RUN_LIMIT_S}s")
+        cancelled = runner.cancelled()
+        if not cancelled:
+            runner.result()  # raises whatever run_once raised: never expected here
+    finally:
+        for timer in timers:
+            timer.cancel()
+        log.release.set()
+    run_id = engine.last_run_id
+    record = store.get(run_id) if run_id is not None else None
+    report = engine.get_run_report(run_id) if run_id is not None else None
+    return Outcome(plan, log, run_id, record, report, cancelled, store)
+
+
+# -- checks -------------------------------------------------------------------------------
+
+TERMINAL = {
+    TaskStatus.SUCCESS,
+    TaskStatus.FAILED,
+    TaskStatus.TIMED_OUT,
+    TaskStatus.SKIPPED,
+    TaskStatus.CANCELLED,
+}
+FAILURES = {TaskStatus.FAILED, TaskStatus.TIMED_OUT}
+
+
+def ancestors_of(plan: DagPlan) -> dict[str, set[str]]:
+    result: dict[str, set[str]] = {}
+    for t in plan.tasks:  # topological order
+        acc: set[str] = set()
+        for d in t.deps:
+            acc.add(d)
+            acc |= result[d]
+        result[t.name] = acc
+    return result
+
+
+def expected_statuses(plan: DagPlan) -> dict[str, TaskStatus]:
+    """The status of every task in a run that nobody cancels."""
+    status: dict[str, TaskStatus] = {}
+    for t in plan.tasks:
+        if any(status[d] is not TaskStatus.SUCCESS for d in t.deps):
+            status[t.name] = TaskStatus.SKIPPED
+        else:
+            status[t.name] = t.expected_own_status()
+    return status
+
+
+def check_guarantees(out: Outcome) -> None:
+    """Assert guarantees 1-5 of the reliability issue on one finished (or cancelled) run."""
+    plan, record, report = out.plan, out.record, out.report
+    events = out.log.snapshot()
+    names = [t.name for t in plan.tasks]
+    plans = plan.by_name()
+    ancestors = ancestors_of(plan)
+
+    if record is None or report is None:
+        # Cancelled before run_once created the run: nothing may have started.
+        assert out.cancelled, "run_once returned without creating a run"
+        assert not events, f"tasks ran in a run that was never created: {events[:5]}"
+        return
+
+    # 1. Terminal states, the same in the store and the report; the run is finalized.
+    json.dumps(report)
+    assert set(record.tasks) == set(names)
+    assert set(report["tasks"]) == set(names)
+    for name in names:
+        stored = record.tasks[name]
+        assert stored.status in TERMINAL, f"{name} left {stored.status}"
+        assert report["tasks"][name]["status"] == stored.status.value
+        assert stored.attempts == report["tasks"][name]["attempts"]
+    assert record.status is not RunStatus.RUNNING
+    assert record.finished_at is not None
+    assert report["status"] == record.status.value
+    assert sum(report["counts"].values()) == len(names)
+
+    statuses = {name: record.tasks[name].status for name in names}
+    teardown_status = {name: record.tasks[name].teardown_status for name in names}
+    if out.cancelled:
+        assert record.status is RunStatus.CANCELLED
+    else:
+        any_failure = any(s in FAILURES for s in statuses.values()) or any(
+            s is not None and s is not TaskStatus.SUCCESS for s in teardown_status.values()
+        )
+        expected_run = RunStatus.FAILED if any_failure else RunStatus.SUCCESS
+        assert record.status is expected_run, (record.status, expected_run)
+        assert TaskStatus.CANCELLED not in statuses.values()
+
+    # The model: without cancellation every status is exactly predictable; with it, a task
+    # may also be CANCELLED (or SKIPPED by a failure that happened before the cancel).
+    expected = expected_statuses(plan)
+    for name in names:
+        got, want = statuses[name], expected[name]
+        if out.cancelled:
+            assert got is want or got in (TaskStatus.CANCELLED, TaskStatus.SKIPPED), (
+                name,
+                got,
+                want,
+            )
+        else:
+            assert got is want, f"{name}: {got} != expected {want}"
+            if got is not TaskStatus.SKIPPED:
+                assert record.tasks[name].attempts == plans[name].expected_attempts(), name
+
+    # 2. Order, from the event log: parents succeeded before a child started; no SKIPPED
+    # task ran; skips name a failed ancestor; bodies got their parents' results.
+    seq_ok: dict[str, int] = {}
+    starts: dict[str, list[Event]] = {n: [] for n in names}
+    for e in events:
+        if e.kind == "ok" and e.task not in seq_ok:
+            seq_ok[e.task] = e.seq
+        if e.kind == "start":
+            starts[e.task].append(e)
+            assert e.detail is True, f"{e.task} got wrong upstream results"
+            for d in plans[e.task].deps:
+                assert statuses[d] is TaskStatus.SUCCESS, f"{e.task} ran though {d} did not succeed"
+                assert d in seq_ok, f"{e.task} started though {d} never succeeded"
+                assert seq_ok[d] < e.seq, f"{e.task} started before {d} succeeded"
+    for name in names:
+        rec = record.tasks[name]
+        entry = report["tasks"][name]
+        if rec.status is TaskStatus.SKIPPED:
+            assert not starts[name], f"SKIPPED task {name} ran"
+            assert rec.attempts == 0
+            assert rec.started_at is None
+            cause = rec.skipped_because
+            assert cause in ancestors[name], f"{name} skipped because of non-ancestor {cause}"
+            assert statuses[cause] in FAILURES, f"{name} skipped because of {cause}"
+            assert entry["skipped_because"] == cause
+        else:
+            assert rec.skipped_because is None
+        if rec.started_at is None:
+            assert not starts[name], f"{name} ran but has no start time"
+        # A body starts at most once per attempt; async bodies start on every attempt.
+        assert len(starts[name]) <= rec.attempts, name
+        if plans[name].kind in (ASYNC, ASYNC_GEN) and rec.status is not TaskStatus.CANCELLED:
+            assert len(starts[name]) == rec.attempts, name
+        if rec.status is TaskStatus.SUCCESS:
+            assert entry["result"] == _result(name)
+            assert name in seq_ok
+
+    # 4. No lost errors: each failure's type, message and traceback.
+    for name in names:
+        rec = record.tasks[name]
+        error = report["tasks"][name]["error"]
+        if rec.status is TaskStatus.FAILED:
+            assert error is not None, f"{name} FAILED without an error"
+            assert error["type"] == "InjectedError"
+            assert error["message"] == f"{name} failed on attempt {rec.attempts}"
+            assert "InjectedError" in error["traceback"]
+            assert "_raise_injected" in error["traceback"]
+        elif rec.status is TaskStatus.TIMED_OUT:
+            assert error is not None
+            assert error["type"] == "TaskTimeoutError"
+            assert repr(name) in error["message"]
+            assert "TaskTimeoutError" in error["traceback"]
+        elif rec.status in (TaskStatus.SUCCESS, TaskStatus.SKIPPED):
+            assert error is None, (name, error)
+
+    # 3. Limits: bodies running at once (setup and teardown alike) never exceed
+    # max_parallel. A sync body flowrun abandoned (timed out, or cancelled with the run)
+    # keeps its thread but not its slot, so it is not counted once it may be abandoned;
+    # the log marks starts after the slot is taken and ends before it is freed.
+    def abandoned(name: str) -> bool:
+        p = plans[name]
+        return p.kind in (SYNC, SYNC_GEN) and (
+            p.abandoned_on_timeout or statuses[name] is TaskStatus.CANCELLED
+        )
+
+    def teardown_abandoned(name: str) -> bool:
+        return teardown_status[name] in (TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
+
+    live: set[tuple[str, str, int]] = set()
+    peak = 0
+    for e in events:
+        if e.kind == "start" and not abandoned(e.task):
+            live.add(("body", e.task, e.attempt))
+        elif e.kind == "end":
+            live.discard(("body", e.task, e.attempt))
+        elif e.kind == "td_start" and not teardown_abandoned(e.task):
+            live.add(("td", e.task, e.attempt))
+        elif e.kind == "td_end":
+            live.discard(("td", e.task, e.attempt))
+        peak = max(peak, len(live))
+        assert len(live) <= plan.max_parallel, f"{len(live)} bodies running: {sorted(live)}"
+
+    # 5. Cleanup: every generator task whose setup succeeded is torn down exactly once,
+    # after every task that depends on it, directly or not (bodies and their teardowns).
+    td_starts: dict[str, list[Event]] = {n: [] for n in names}
+    body_end: dict[str, int] = {}
+    td_end: dict[str, int] = {}
+    for e in events:
+        if e.kind == "td_start":
+            td_starts[e.task].append(e)
+        elif e.kind == "end":
+            body_end[e.task] = e.seq
+        elif e.kind == "td_end":
+            td_end[e.task] = e.seq
+    for name in names:
+        p, rec = plans[name], record.tasks[name]
+        if p.kind not in GENERATOR_KINDS or rec.status is not TaskStatus.SUCCESS:
+            assert rec.teardown_status is None, (name, rec.teardown_status)
+            continue
+        assert rec.teardown_status is not None, f"{name} set up but never torn down"
+        entry = report["tasks"][name]["teardown"]
+        assert entry is not None
+        assert entry["status"] == rec.teardown_status.value
+        if rec.teardown_status is TaskStatus.CANCELLED:
+            # Only a second cancellation may cut teardown short: one cancellation, wherever
+            # it lands, still tears everything down.
+            assert plan.second_cancel_after_s is not None, f"{name}: teardown cut short"
+            assert out.cancelled, f"{name}: teardown cut short without a cancellation"
+            assert len(td_starts[name]) <= 1
+            continue
+        assert len(td_starts[name]) == 1, f"{name} torn down {len(td_starts[name])} times"
+        start = td_starts[name][0].seq
+        for d in names:
+            if name not in ancestors[d]:
+                continue
+            if d in body_end and not abandoned(d):
+                assert body_end[d] < start, f"{name} torn down while {d} still ran"
+            # An abandoned sync setup tears itself down whenever its thread gets there.
+            if d in td_end and not teardown_abandoned(d) and not abandoned(d):
+                assert td_end[d] < start, f"{name} torn down before its dependent {d}"
+        if p.teardown == RAISE:
+            assert rec.teardown_status is TaskStatus.FAILED
+            assert entry["error"]["type"] == "InjectedTeardownError"
+            assert entry["error"]["message"] == f"{name} teardown failed"
+            assert "InjectedTeardownError" in entry["error"]["traceback"]
+        elif p.teardown == HANG:
+            assert rec.teardown_status is TaskStatus.TIMED_OUT
+            assert entry["error"]["type"] == "TaskTimeoutError"
+        else:
+            assert rec.teardown_status is TaskStatus.SUCCESS, (name, rec.teardown_status)
+
+
+def check_abandoned_setups_cleaned(out: Outcome) -> None:
+    """After release: every body ended, and every generator that reached its ``yield``
+    (even one flowrun had given up on) ran its teardown exactly once."""
+    assert out.log.wait_quiet(10.0), f"bodies never ended: {out.log.open_bodies()[:5]}"
+    plans = out.plan.by_name()
+    yielded: dict[tuple[str, int], int] = {}
+    torn: dict[tuple[str, int], int] = {}
+    for e in out.log.snapshot():
+        if e.kind == "ok" and plans[e.task].kind in GENERATOR_KINDS:
+            yielded[(e.task, e.attempt)] = yielded.get((e.task, e.attempt), 0) + 1
+        elif e.kind == "td_start":
+            torn[(e.task, e.attempt)] = torn.get((e.task, e.attempt), 0) + 1
+    for key, count in torn.items():
+        assert count == 1, f"teardown of {key} ran {count} times"
+        assert key in yielded, f"teardown of {key} ran without a setup"
+    if out.record is None:
+        return
+    for (name, attempt), _ in yielded.items():
+        p = plans[name]
+        rec = out.record.tasks[name]
+        if p.kind == SYNC_GEN and (p.abandoned_on_timeout or rec.status is not TaskStatus.SUCCESS):
+            # flowrun gave up on this setup; when it finished, its teardown ran at once.
+            assert torn.get((name, attempt)) == 1, f"abandoned setup of {name} leaked"
