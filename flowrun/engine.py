@@ -20,8 +20,10 @@ __all__ = ["Engine", "RunSession", "build_default_engine"]
 class Engine:
     """Runs the tasks of a registry as a DAG through a scheduler and reports on the runs.
 
-    The engine remembers how long each task took, so the next run can start the longest
-    remaining paths first when ``max_parallel`` is the bottleneck.
+    Among ready tasks, the one with the longest remaining path starts first: counted in
+    tasks, or weighted by the durations a caller passes as ``session(expected_s=...)``.
+    Run times measured by earlier runs are not used, so one engine runs a DAG in the same
+    order every time.
     """
 
     def __init__(self, registry: TaskRegistry, scheduler: Scheduler) -> None:
@@ -109,8 +111,7 @@ class RunSession:
         self._engine = engine
         self._dag = dag
         self._context = context
-        self._expected = dict(engine._durations)
-        self._expected.update(expected_s or {})
+        self._expected = dict(expected_s or {})  # never measured ones: they vary run to run
         self._run: ActiveRun | None = None
 
     async def __aenter__(self) -> ActiveRun:

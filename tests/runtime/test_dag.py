@@ -131,8 +131,9 @@ class TestBadGraphs:
             ),
             CycleError,
         ),
+        (lambda r: r.register(spec("selfish", "selfish")), SelfDependencyError),
     ],
-    ids=["missing", "cycle"],
+    ids=["missing", "cycle", "self"],
 )
 async def test_run_once_validates_before_anything_runs(
     registry: TaskRegistry, engine: Engine, declare: object, error: type[Exception]

@@ -123,6 +123,26 @@ class TestReadyOrder:
         assert len(orders) == 1
 
     @pytest.mark.asyncio
+    async def test_one_engine_keeps_the_order_run_after_run(self, registry: TaskRegistry) -> None:
+        # Task run times vary from run to run; the order among ready tasks must not.
+        order: list[str] = []
+        jitter = iter([0.004, 0.001, 0.003, 0.002, 0.0] * 4)
+        for name in ["e", "d", "c", "b", "a"]:
+
+            @task(name=name, registry=registry)
+            def body(name: str = name) -> None:
+                order.append(name)
+                time.sleep(next(jitter))
+
+        engine = build_default_engine(registry=registry, config=SchedulerConfig(max_parallel=1))
+        orders = set()
+        for _ in range(4):
+            order.clear()
+            await engine.run_once("d")
+            orders.add("".join(order))
+        assert orders == {"edcba"}
+
+    @pytest.mark.asyncio
     async def test_start_of_a_longer_path_first(self, registry: TaskRegistry) -> None:
         order: list[str] = []
         task(name="lone", registry=registry)(_recorder(order, "lone"))
