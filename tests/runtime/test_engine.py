@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -348,6 +349,59 @@ class TestGeneratorTasks:
         assert engine.last_run_id is not None
         report = engine.get_run_report(engine.last_run_id)
         assert report["tasks"]["resource"]["teardown"]["status"] == "SUCCESS"
+        assert report["status"] == "CANCELLED"
+
+
+class TestCancellingTeardown:
+    @staticmethod
+    def slow_teardown(registry: TaskRegistry, seconds: float) -> tuple[asyncio.Event, list[str]]:
+        in_teardown = asyncio.Event()
+        torn: list[str] = []
+
+        @task(registry=registry, timeout_s=10)
+        async def resource() -> AsyncIterator[str]:
+            yield "r"
+            in_teardown.set()
+            await asyncio.sleep(seconds)
+            torn.append("resource")
+
+        return in_teardown, torn
+
+    @pytest.mark.asyncio
+    async def test_one_cancellation_during_teardown_lets_it_finish(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        in_teardown, torn = self.slow_teardown(registry, 0.05)
+        run_task = asyncio.create_task(engine.run_once("d"))
+        await asyncio.wait_for(in_teardown.wait(), 2)
+        run_task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run_task
+        assert torn == ["resource"]
+        assert engine.last_run_id is not None
+        report = engine.get_run_report(engine.last_run_id)
+        assert report["tasks"]["resource"]["teardown"]["status"] == "SUCCESS"
+        assert report["finished_at"] is not None
+        assert report["status"] == "CANCELLED"  # run_once did not complete
+
+    @pytest.mark.asyncio
+    async def test_a_second_cancellation_cuts_teardown_short(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        in_teardown, torn = self.slow_teardown(registry, 5)
+        run_task = asyncio.create_task(engine.run_once("d"))
+        await asyncio.wait_for(in_teardown.wait(), 2)
+        started = time.perf_counter()
+        run_task.cancel()
+        await asyncio.sleep(0.01)
+        run_task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run_task
+        assert time.perf_counter() - started < 5 / 4
+        assert torn == []
+        assert engine.last_run_id is not None
+        report = engine.get_run_report(engine.last_run_id)
+        assert report["tasks"]["resource"]["teardown"]["status"] == "CANCELLED"
         assert report["status"] == "CANCELLED"
 
 
