@@ -1,0 +1,124 @@
+"""Loading: by entry point, by ``-p flowrun`` without autoload, and off with ``-p no:flowrun``."""
+
+from __future__ import annotations
+
+import pytest
+
+from ._suite import Suite
+
+SETUP_STEP = """
+    from flowrun import task
+
+    @task
+    def db():
+        return "db"
+"""
+
+TASK_FIXTURE = """
+    import pytest
+    from flowrun import task
+
+    @task
+    @pytest.fixture(scope="session")
+    def api(tmp_path_factory):
+        return "api"
+"""
+
+USES_BOTH = """
+    def test_both(db, api):
+        assert (db, api) == ("db", "api")
+"""
+
+
+def test_the_entry_point_loads_the_plugin(suite: Suite) -> None:
+    suite.conftest(SETUP_STEP + TASK_FIXTURE)
+    suite.tests(USES_BOTH)
+    result = suite.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["flowrun: 2 tasks run, 0 failed, 0 skipped; setup *"])
+
+
+def test_the_entry_point_is_named_flowrun(suite: Suite) -> None:
+    suite.tests(
+        """
+        def test_registered(pytestconfig):
+            import pytest_flowrun.plugin
+            assert pytestconfig.pluginmanager.get_plugin("flowrun") is pytest_flowrun.plugin
+        """
+    )
+    suite.run().assert_outcomes(passed=1)
+
+
+def test_without_autoload_dash_p_flowrun_loads_it(
+    suite: Suite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    suite.conftest(SETUP_STEP + TASK_FIXTURE)
+    suite.tests(USES_BOTH)
+    result = suite.run_subprocess("-p", "flowrun")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["flowrun: 2 tasks run, *"])
+
+
+def test_without_autoload_and_without_dash_p_setup_steps_are_absent(
+    suite: Suite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    suite.conftest(SETUP_STEP)
+    suite.tests("def test_db(db): pass\n")
+    result = suite.run_subprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'db' not found*"])
+
+
+def test_dash_p_no_flowrun_leaves_setup_steps_absent(suite: Suite) -> None:
+    suite.conftest(SETUP_STEP)
+    suite.tests("def test_db(db): pass\n")
+    result = suite.run("-p", "no:flowrun")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'db' not found*"])
+    result.stdout.no_fnmatch_line("*flowrun: *")
+
+
+def test_dash_p_no_flowrun_makes_task_fixtures_ordinary_serial_fixtures(suite: Suite) -> None:
+    suite.conftest(
+        """
+        import pytest
+        from flowrun import task
+
+        @task
+        @pytest.fixture(scope="session")
+        def first():
+            log("first")
+            return 1
+
+        @task
+        @pytest.fixture(scope="session")
+        def second(first):
+            log("second")
+            return first + 1
+        """
+    )
+    suite.tests("def test_second(second):\n    assert second == 2\n")
+    result = suite.run("-p", "no:flowrun")
+    result.assert_outcomes(passed=1)
+    assert suite.log() == ["first", "second"]
+    result.stdout.no_fnmatch_line("*flowrun: *")
+
+
+def test_a_suite_without_tasks_sees_nothing_of_the_plugin(suite: Suite) -> None:
+    suite.tests("def test_plain(): pass\n")
+    result = suite.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("flowrun*")
+    result.stdout.no_fnmatch_line("*= flowrun =*")
+
+
+def test_the_context_hook_is_declared(suite: Suite) -> None:
+    suite.tests(
+        """
+        def test_hook(pytestconfig):
+            assert hasattr(pytestconfig.hook, "pytest_flowrun_context")
+        """
+    )
+    suite.run().assert_outcomes(passed=1)
