@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-
 LOG_HELPER = """\
 import pathlib as _pathlib
 import time as _time

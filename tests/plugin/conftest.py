@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from flowrun.task import TaskRegistry
@@ -12,7 +10,7 @@ from ._suite import BASE_INI, Suite
 
 
 @pytest.fixture
-def suite(clean_default_registry: TaskRegistry, pytester: pytest.Pytester) -> Iterator[Suite]:
+def suite(clean_default_registry: TaskRegistry, pytester: pytest.Pytester) -> Suite:
     """A suite to build and run; the default task registry is restored afterwards."""
     pytester.makeini(BASE_INI)
-    yield Suite(pytester)
+    return Suite(pytester)
