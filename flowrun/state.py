@@ -255,9 +255,11 @@ class StateStore:
         self._runs: dict[str, _Entry] = {}
 
     def create(self, run: RunRecord) -> None:
-        """Record a new run; raises ``ValueError`` if its id is taken."""
+        """Record a new run; raises ``InvalidOptionError`` (a ``ValueError``) if its id is taken."""
         if run.run_id in self._runs:
-            raise ValueError(f"a run with id {run.run_id!r} already exists")
+            raise InvalidOptionError(
+                "run_id", run.run_id, "a run with this id already exists; ids must be unique"
+            )
         self._runs[run.run_id] = _Entry(run)
         if self.max_runs is not None and len(self._runs) > self.max_runs:
             for run_id in [rid for rid, e in self._runs.items() if e.finalized]:
@@ -290,12 +292,15 @@ class StateStore:
         tasks[record.name] = record
 
     def finalize(self, run_id: str, status: RunStatus, finished_at: float) -> None:
-        """Set the final status; raises ``RunFinalizedError`` if already finalized."""
+        """Set the final status; raises ``RunFinalizedError`` if already finalized and
+        ``InvalidOptionError`` (a ``ValueError``) for RUNNING, which is not final."""
         entry = self._entry(run_id)
         if entry.finalized:
             raise RunFinalizedError(run_id)
         if status is RunStatus.RUNNING:
-            raise ValueError("a run cannot be finalized as RUNNING")
+            raise InvalidOptionError(
+                "status", status.value, "a run is finalized as SUCCESS, FAILED or CANCELLED"
+            )
         entry.header = RunRecord(
             run_id=entry.header.run_id,
             dag_name=entry.header.dag_name,
