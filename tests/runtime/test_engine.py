@@ -13,7 +13,7 @@ import pytest
 from flowrun.context import RunContext
 from flowrun.engine import Engine, build_default_engine
 from flowrun.errors import FlowrunError, InvalidOptionError, UnknownRunError, UnknownTaskError
-from flowrun.scheduler import SchedulerConfig
+from flowrun.scheduler import SchedulerConfig, TaskFailedError
 from flowrun.state import StateStore
 from flowrun.task import TaskRegistry, task
 
@@ -454,8 +454,6 @@ class TestSession:
     async def test_result_of_a_failed_task_raises(
         self, registry: TaskRegistry, engine: Engine
     ) -> None:
-        from flowrun.scheduler import TaskFailedError
-
         @task(registry=registry)
         def broken() -> None:
             raise KeyError("k")

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from flowrun.engine import Engine, build_default_engine
+from flowrun.executor import TaskExecutor
 from flowrun.scheduler import SchedulerConfig
+from flowrun.state import TaskStatus
 from flowrun.task import TaskRegistry, task
 
 from . import _process_tasks
@@ -432,3 +434,31 @@ class TestOutcomes:
         assert entry["result"] == 1
         assert entry["teardown"]["status"] == "FAILED"
         assert "yielded more than once" in entry["teardown"]["error"]["message"]
+
+
+class TestTaskExecutorDirectly:
+    @pytest.mark.asyncio
+    async def test_run_captures_results_errors_and_timeouts(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def ok(x: int = 2) -> int:
+            return x * 10
+
+        @task(registry=registry)
+        async def bad() -> None:
+            raise KeyError("k")
+
+        @task(registry=registry)
+        async def slow() -> None:
+            await asyncio.sleep(1)
+
+        executor = TaskExecutor()
+        try:
+            done = await executor.run(registry.get("ok"), {"x": 3}, None)
+            assert (done.status, done.value, done.error) == (TaskStatus.SUCCESS, 30, None)
+            failed = await executor.run(registry.get("bad"), {}, 1.0)
+            assert failed.status is TaskStatus.FAILED
+            assert isinstance(failed.error, KeyError)
+            late = await executor.run(registry.get("slow"), {}, 0.01)
+            assert late.status is TaskStatus.TIMED_OUT
+        finally:
+            executor.close()

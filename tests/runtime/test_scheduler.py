@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from flowrun.dag import build_dag
 from flowrun.engine import Engine, build_default_engine
 from flowrun.errors import FlowrunError, InvalidOptionError
-from flowrun.scheduler import SchedulerConfig
-from flowrun.state import TaskStatus
+from flowrun.scheduler import Scheduler, SchedulerConfig
+from flowrun.state import RunStatus, StateStore, TaskStatus
 from flowrun.task import TaskRegistry, task
 
 
@@ -646,3 +647,34 @@ async def test_an_engine_is_usable_from_several_loops_in_turn(registry: TaskRegi
     second = await asyncio.to_thread(in_another_loop)
     assert engine.get_run_report(first)["status"] == "SUCCESS"
     assert engine.get_run_report(second)["status"] == "SUCCESS"
+
+
+class TestSchedulerDirectly:
+    @pytest.mark.asyncio
+    async def test_run_returns_the_final_record(self, registry: TaskRegistry) -> None:
+
+        task(name="a", registry=registry)(lambda: 1)
+        task(name="b", deps=["a"], registry=registry)(lambda upstream: upstream["a"] + 1)
+        store = StateStore()
+        scheduler = Scheduler(SchedulerConfig(max_parallel=2), state_store=store)
+        record = await scheduler.run(build_dag("direct", registry.snapshot()))
+        assert record.status is RunStatus.SUCCESS
+        assert record.dag_name == "direct"
+        assert record.tasks["b"].result == 2
+        assert store.get(record.run_id).status is RunStatus.SUCCESS
+
+    @pytest.mark.asyncio
+    async def test_start_gives_an_active_run_to_wait_on(self, registry: TaskRegistry) -> None:
+
+        @task(registry=registry)
+        async def slow() -> str:
+            await asyncio.sleep(0.01)
+            return "s"
+
+        run = Scheduler().start(build_dag("d", registry.snapshot()))
+        assert not run.done
+        assert run.record("slow").status in (TaskStatus.PENDING, TaskStatus.RUNNING)
+        assert await run.result("slow") == "s"
+        await run.finish()
+        assert run.done
+        assert run.record("slow").status is TaskStatus.SUCCESS
