@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from flowrun.context import RunContext
 from flowrun.task import TaskRegistry, task
 
 registry = TaskRegistry()
@@ -20,6 +21,12 @@ def where() -> int:
 def square(upstream: dict[str, int]) -> int:
     """Square a number derived from the parent's result, in a worker process too."""
     return (upstream["where"] % 7) ** 2
+
+
+@task(registry=registry, deps=[square])
+def labelled(context: RunContext[dict[str, str]], square: int) -> str:
+    """Read the run context (pickled to the worker) and a parent's result by name."""
+    return f"{context.deps['label']}={square} in {os.getpid()}"
 
 
 def nap() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from flowrun.context import RunContext
 from flowrun.engine import Engine, build_default_engine
 from flowrun.executor import TaskExecutor
 from flowrun.scheduler import SchedulerConfig
@@ -79,13 +80,16 @@ class TestWhereCodeRuns:
         spawn = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded process
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             engine = build_default_engine(executor=pool, registry=_process_tasks.registry)
-            run_id = await engine.run_once("in_processes")
+            context = RunContext({"label": "sq"})
+            run_id = await engine.run_once("in_processes", context=context)
         report = report_of(engine, run_id)
         assert report["status"] == "SUCCESS", report
         worker_pid = report["tasks"]["where"]["result"]
         assert isinstance(worker_pid, int)
         assert worker_pid != os.getpid()
-        assert report["tasks"]["square"]["result"] == (worker_pid % 7) ** 2
+        square = (worker_pid % 7) ** 2
+        assert report["tasks"]["square"]["result"] == square
+        assert report["tasks"]["labelled"]["result"] == f"sq={square} in {worker_pid}"
 
     @pytest.mark.asyncio
     async def test_async_tasks_still_run_on_the_loop_with_a_process_pool(
