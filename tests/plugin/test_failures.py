@@ -1,0 +1,258 @@
+"""Failures: propagation to exactly the tests that need a failed task, teardown, Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ._suite import Suite
+
+
+class TestFailedTasks:
+    def test_exactly_the_tests_needing_a_failed_task_error(self, suite: Suite) -> None:
+        suite.conftest(
+            """
+            import pytest
+            from flowrun import task
+
+            @task
+            def db():
+                raise RuntimeError("db did not start")
+
+            @task(deps=[db])
+            def migrate(db):
+                log("migrate ran")
+
+            @task
+            def api():
+                return "api"
+
+            @pytest.fixture(scope="session")
+            def repository(migrate):
+                return "repository"
+            """
+        )
+        suite.tests(
+            """
+            def test_db(db): pass
+            def test_migrate(migrate): pass
+            def test_repository(repository): pass
+            def test_api(api): pass
+            def test_plain(): pass
+            """
+        )
+        result = suite.run()
+        result.assert_outcomes(passed=2, errors=3)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.stdout.fnmatch_lines(
+            [
+                "ERROR test_suite.py::test_db - Failed: flowrun: task 'db' failed: RuntimeErr*",
+                "ERROR test_suite.py::test_migrate - Failed: flowrun: task 'db' failed: *",
+                "ERROR test_suite.py::test_repository - Failed: flowrun: task 'db' failed*",
+            ]
+        )
+        assert "migrate ran" not in suite.log()
+
+    def test_the_traceback_appears_once_in_the_summary(self, suite: Suite) -> None:
+        suite.conftest(
+            """
+            from flowrun import task
+
+            @task
+            def db():
+                raise RuntimeError("db did not start")
+
+            @task(deps=[db])
+            def migrate():
+                pass
+            """
+        )
+        suite.tests("def test_a(db): pass\ndef test_b(db): pass\ndef test_c(migrate): pass\n")
+        result = suite.run()
+        result.assert_outcomes(errors=3)
+        assert result.stdout.str().count('raise RuntimeError("db did not start")') == 1
+        result.stdout.fnmatch_lines(
+            [
+                "*= flowrun =*",
+                "flowrun: 1 task run, 1 failed, 1 skipped; *",
+                "task 'db' FAILED after 1 attempt: RuntimeError: db did not start",
+                "    Traceback (most recent call last):",
+            ]
+        )
+
+    def test_a_skipped_descendant_names_the_failed_ancestor(self, suite: Suite) -> None:
+        suite.conftest(
+            """
+            import pytest
+            from flowrun import task
+
+            @task
+            def db():
+                raise RuntimeError("no db")
+
+            @task
+            @pytest.fixture(scope="session")
+            def migrate(db):
+                pass
+            """,
+        )
+        # A fixture outside the task's directory sees only 'migrate', not 'db'.
+        suite.tests("def test_migrate(migrate): pass\n")
+        result = suite.run("--flowrun-report=report.json")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*flowrun: task 'db' failed: RuntimeError: no db"])
+        report = suite.report()
+        assert report["tasks"]["migrate"]["status"] == "SKIPPED"
+        assert report["tasks"]["migrate"]["skipped_because"] == "db"
+
+
+class TestTeardown:
+    CHAIN = """
+        from flowrun import task
+
+        @task
+        def a():
+            yield "a"
+            log("a down")
+
+        @task(deps=[a])
+        async def b():
+            yield "b"
+            log("b down")
+
+        @task(deps=[b])
+        def c():
+            yield "c"
+            log("c down")
+
+        @task
+        def lone():
+            yield "lone"
+            log("lone down")
+    """
+
+    def test_generator_tasks_tear_down_in_reverse_dependency_order(self, suite: Suite) -> None:
+        suite.conftest(self.CHAIN)
+        suite.tests("def test_c(c, lone): pass\n")
+        suite.run().assert_outcomes(passed=1)
+        log = suite.log()
+        assert sorted(log) == ["a down", "b down", "c down", "lone down"]
+        assert log.index("c down") < log.index("b down") < log.index("a down")
+
+    def test_a_failed_teardown_is_reported_the_others_still_run_and_the_exit_code_fails(
+        self, suite: Suite
+    ) -> None:
+        stuck = 'log("b down")\n            raise ValueError("b stuck")'
+        suite.conftest(self.CHAIN.replace('log("b down")', stuck))
+        suite.tests("def test_c(c, lone): pass\n")
+        result = suite.run("--flowrun-report=report.json")
+        result.assert_outcomes(passed=1, errors=1)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        assert sorted(suite.log()) == ["a down", "b down", "c down", "lone down"]
+        result.stdout.fnmatch_lines(
+            [
+                "*ERROR at teardown of test_c*",
+                "flowrun: teardown failed: task 'b': ValueError: b stuck",
+                "task 'b' teardown FAILED: ValueError: b stuck",
+            ]
+        )
+        teardown = suite.report()["tasks"]["b"]["teardown"]
+        assert teardown["status"] == "FAILED"
+        assert teardown["error"]["message"] == "b stuck"
+
+    def test_tasks_tear_down_before_the_session_fixtures_they_use_and_after_their_users(
+        self, suite: Suite
+    ) -> None:
+        suite.conftest(
+            """
+            import pytest
+            from flowrun import task
+
+            @pytest.fixture(scope="session")
+            def docker():
+                yield "docker"
+                log("docker down")
+
+            @task
+            @pytest.fixture(scope="session")
+            def container(docker):
+                yield "container"
+                log("container down")
+
+            @pytest.fixture(scope="session")
+            def client(container):
+                yield "client"
+                log("client down")
+
+            @task
+            def other():
+                yield "other"
+                log("other down")
+            """
+        )
+        suite.tests("def test_client(client): pass\n\ndef test_other(other): pass\n")
+        suite.run().assert_outcomes(passed=2)
+        log = suite.log()
+        assert log.index("client down") < log.index("container down") < log.index("docker down")
+        assert log.index("other down") < log.index("docker down")
+
+
+INTERRUPTED_SUITE = """
+    import asyncio, signal, time
+    from flowrun import task
+
+    # A background job may inherit SIGINT ignored; this suite is about Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    @task
+    async def service():
+        yield "service"
+        log("service down")
+
+    @task
+    def workdir():
+        yield "workdir"
+        log("workdir down")
+
+    @task(deps=[service, workdir])
+    def blocks():
+        log("blocking")
+        time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_setup_cancels_tears_down_and_exits_promptly(suite: Suite) -> None:
+    suite.conftest(INTERRUPTED_SUITE)
+    suite.tests("def test_blocked(blocks): pass\n\ndef test_later(): pass\n")
+    process = suite.pytester.popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--flowrun-report=r.json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "blocking" not in suite.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "blocking" in suite.log()
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0].decode()
+        took = time.monotonic() - interrupted
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # The blocked sync task (60 s) is abandoned, not waited for.
+    assert took < 15, output
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output
+    assert sorted(suite.log()) == ["blocking", "service down", "workdir down"]
+    tasks = suite.report("r.json")["tasks"]
+    assert tasks["blocks"]["status"] == "CANCELLED"
+    assert tasks["service"]["teardown"]["status"] == "SUCCESS"
