@@ -59,6 +59,9 @@ class TaskExecutor:
         self._executor = executor
         self._own_pool: DaemonThreadPool | None = None
         self._is_process_pool = _is_process_pool(executor)
+        # The Context each sync generator's setup ran in: its teardown runs there too, so
+        # a context variable set before ``yield`` can be read and reset after it.
+        self._setup_contexts: dict[Generator[Any, None, None], contextvars.Context] = {}
 
     @property
     def runs_in_processes(self) -> bool:
@@ -102,7 +105,11 @@ class TaskExecutor:
                         ) from None
                     return AttemptOutcome(_SUCCESS, value, handle=agen)
                 starter = _SyncGeneratorStarter(spec)
-                gen, value = await self._call_sync(starter.start, kwargs, scope, timeout_s)
+                setup_context = contextvars.copy_context()
+                gen, value = await self._call_sync(
+                    starter.start, kwargs, scope, timeout_s, setup_context
+                )
+                self._setup_contexts[gen] = setup_context
                 return AttemptOutcome(_SUCCESS, value, handle=gen)
         except TimeoutError as exc:
             if timeout_s is not None and scope.expired():
@@ -132,7 +139,11 @@ class TaskExecutor:
                     await _finish_async_generator(spec.name, handle)
                 else:
                     await self._call_sync(
-                        _finish_generator, {"name": spec.name, "gen": handle}, scope, timeout_s
+                        _finish_generator,
+                        {"name": spec.name, "gen": handle},
+                        scope,
+                        timeout_s,
+                        self._setup_contexts.pop(handle, None),
                     )
             return AttemptOutcome(_SUCCESS)
         except TimeoutError as exc:
@@ -158,8 +169,11 @@ class TaskExecutor:
         kwargs: Mapping[str, Any],
         scope: asyncio.Timeout | None = None,
         timeout_s: float | None = None,
+        context: contextvars.Context | None = None,
     ) -> asyncio.Future[Any]:
         """Submit ``fn`` to the pool; with ``scope``, its deadline starts when ``fn`` starts.
+
+        In a thread, ``fn`` runs in ``context``, or in a fresh copy of the current one.
 
         A call waiting for a worker of a busy pool is queued, not running, so its timeout
         must not tick yet: the deadline is lifted at submission and set to ``timeout_s``
@@ -184,7 +198,9 @@ class TaskExecutor:
             return awaited
         # A fresh copy per call: one Context cannot be entered by two threads at once,
         # and an abandoned call may still be inside its copy.
-        run_in_copy: Callable[..., Any] = contextvars.copy_context().run
+        if context is None:
+            context = contextvars.copy_context()
+        run_in_copy: Callable[..., Any] = context.run
         if on_start is None:
             future = pool.submit(run_in_copy, _call, fn, kwargs)
         else:

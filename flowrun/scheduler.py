@@ -539,7 +539,11 @@ class ActiveRun:
                 while ready and len(running) < self._limit:
                     i = ready.pop()
                     if i in self._handles:
-                        context = self._handle_contexts.get(i, self._base_context).copy()
+                        # The very Context of the setup, not a copy: a context variable set
+                        # before ``yield`` must be readable and resettable after it.
+                        context = self._handle_contexts.get(i)
+                        if context is None:
+                            context = self._base_context.copy()
                         running[self._loop.create_task(self._teardown_one(i), context=context)] = i
                         continue
                     for p in self._parents[i]:  # nothing to undo here: unblock the parents

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,8 @@ from flowrun.errors import FlowrunError, InvalidOptionError, UnknownRunError, Un
 from flowrun.scheduler import SchedulerConfig, TaskFailedError
 from flowrun.state import StateStore
 from flowrun.task import TaskRegistry, task
+
+current_resource: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="none")
 
 
 class TestRunOnce:
@@ -188,6 +191,34 @@ class TestGeneratorTasks:
         for name in ["sync_resource", "async_resource"]:
             assert report["tasks"][name]["teardown"]["status"] == "SUCCESS"
         assert report["tasks"]["user"]["teardown"] is None
+
+    @pytest.mark.asyncio
+    async def test_teardown_runs_in_the_context_of_its_setup(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        # A context variable set before the yield is seen after it, and can be reset.
+        seen: dict[str, str] = {}
+
+        @task(registry=registry)
+        def sync_resource() -> Iterator[str]:
+            token = current_resource.set("sync")
+            yield current_resource.get()
+            seen["sync"] = current_resource.get()
+            current_resource.reset(token)
+
+        @task(registry=registry)
+        async def async_resource() -> AsyncIterator[str]:
+            token = current_resource.set("async")
+            yield current_resource.get()
+            seen["async"] = current_resource.get()
+            current_resource.reset(token)
+
+        report = engine.get_run_report(await engine.run_once("d"))
+        for name in ["sync_resource", "async_resource"]:
+            assert report["tasks"][name]["teardown"]["error"] is None, name
+            assert report["tasks"][name]["teardown"]["status"] == "SUCCESS"
+        assert seen == {"sync": "sync", "async": "async"}
+        assert current_resource.get() == "none"
 
     @pytest.mark.asyncio
     async def test_teardown_in_reverse_dependency_order(
