@@ -128,6 +128,8 @@ class Discovery:
             )
         elif marker.params is not None:
             problem = "is parametrized; a task runs once per session, without params"
+        elif "request" in spec.requires:
+            problem = "takes 'request'; a task cannot use pytest's request object"
         elif fixture_name != spec.name:
             problem = (
                 f"is named {fixture_name!r} as a fixture but {spec.name!r} as a task; "

@@ -158,8 +158,6 @@ class SetupSession:
         self, manager: Any, entry: TaskEntry, arg: str, item: pytest.Item
     ) -> list[str]:
         what = f"task fixture {entry.spec.name!r} ({entry.origin})"
-        if arg == "request":
-            return [f"{what} takes 'request'; a task cannot use pytest's request object"]
         fixturedefs = manager.getfixturedefs(arg, item)
         if not fixturedefs:
             return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -56,18 +57,35 @@ def write_summary(
                 red=True,
             )
             if task["status"] == "FAILED":
-                for line in error["traceback"].rstrip().splitlines():
+                for line in user_traceback(error["traceback"]):
                     reporter.write_line("    " + line)
     for name, teardown in teardown_failed:
         error = teardown["error"]
         what = f"{error['type']}: {error['message']}" if error else teardown["status"]
         reporter.write_line(f"task {name!r} teardown {teardown['status']}: {what}", red=True)
         if error is not None and teardown["status"] == "FAILED":
-            for line in error["traceback"].rstrip().splitlines():
+            for line in user_traceback(error["traceback"]):
                 reporter.write_line("    " + line)
     if table:
         for line in table_lines(report):
             reporter.write_line(line)
+
+
+def user_traceback(text: str) -> list[str]:
+    """The lines of a formatted traceback without the frames of flowrun's own runtime."""
+    import flowrun
+
+    runtime = os.path.dirname(flowrun.__file__) + os.sep
+    lines: list[str] = []
+    skipping = False
+    for line in text.rstrip().splitlines():
+        if line.startswith('  File "'):
+            skipping = line[len('  File "') :].startswith(runtime)
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            lines.append(line)
+    return lines
 
 
 def summary_line(report: dict[str, Any]) -> str:
