@@ -267,9 +267,14 @@ class ActiveRun:
         """Cancel the run: running tasks are cancelled, tasks not started become CANCELLED.
 
         Waits up to ``CANCEL_GRACE_S`` for task code that ignores cancellation; a sync task
-        blocked in a thread is abandoned at once.
+        blocked in a thread is abandoned at once. On a run whose tasks have all ended but
+        which is not torn down yet, it only marks the run CANCELLED.
         """
         if self._done.done():
+            if not self._torn_down:
+                # The cancellation still counts: the run is reported CANCELLED, and another
+                # interrupt during the teardown to come is a second one.
+                self._cancelled = True
             return
         self._cancelled = True
         for timer in self._timers.values():
