@@ -505,7 +505,8 @@ def check_guarantees(out: Outcome) -> None:
     # 3. Limits: bodies running at once (setup and teardown alike) never exceed
     # max_parallel. A sync body flowrun abandoned (timed out, or cancelled with the run)
     # keeps its thread but not its slot, so it is not counted once it may be abandoned;
-    # the log marks starts after the slot is taken and ends before it is freed.
+    # the log marks starts after the slot is taken and ends before it is freed. Likewise
+    # the teardown an abandoned setup runs in its own thread once it reaches its yield.
     def abandoned(name: str) -> bool:
         p = plans[name]
         return p.kind in (SYNC, SYNC_GEN) and (
@@ -522,7 +523,7 @@ def check_guarantees(out: Outcome) -> None:
             live.add(("body", e.task, e.attempt))
         elif e.kind == "end":
             live.discard(("body", e.task, e.attempt))
-        elif e.kind == "td_start" and not teardown_abandoned(e.task):
+        elif e.kind == "td_start" and not teardown_abandoned(e.task) and not abandoned(e.task):
             live.add(("td", e.task, e.attempt))
         elif e.kind == "td_end":
             live.discard(("td", e.task, e.attempt))
@@ -579,26 +580,37 @@ def check_guarantees(out: Outcome) -> None:
             assert rec.teardown_status is TaskStatus.SUCCESS, (name, rec.teardown_status)
 
 
-def check_abandoned_setups_cleaned(out: Outcome) -> None:
+def check_abandoned_setups_cleaned(out: Outcome, timeout_s: float = 10.0) -> None:
     """After release: every body ended, and every generator that reached its ``yield``
     (even one flowrun had given up on) ran its teardown exactly once."""
-    assert out.log.wait_quiet(10.0), f"bodies never ended: {out.log.open_bodies()[:5]}"
+    assert out.log.wait_quiet(timeout_s), f"bodies never ended: {out.log.open_bodies()[:5]}"
     plans = out.plan.by_name()
-    yielded: dict[tuple[str, int], int] = {}
-    torn: dict[tuple[str, int], int] = {}
-    for e in out.log.snapshot():
-        if e.kind == "ok" and plans[e.task].kind in GENERATOR_KINDS:
-            yielded[(e.task, e.attempt)] = yielded.get((e.task, e.attempt), 0) + 1
-        elif e.kind == "td_start":
-            torn[(e.task, e.attempt)] = torn.get((e.task, e.attempt), 0) + 1
+
+    def tally() -> tuple[set[tuple[str, int]], dict[tuple[str, int], int]]:
+        yielded: set[tuple[str, int]] = set()
+        torn: dict[tuple[str, int], int] = {}
+        for e in out.log.snapshot():
+            if e.kind == "ok" and plans[e.task].kind in GENERATOR_KINDS:
+                yielded.add((e.task, e.attempt))
+            elif e.kind == "td_end":
+                torn[(e.task, e.attempt)] = torn.get((e.task, e.attempt), 0) + 1
+        return yielded, torn
+
+    def given_up(name: str) -> bool:
+        p = plans[name]
+        status = out.record.tasks[name].status if out.record is not None else None
+        return p.kind == SYNC_GEN and (p.abandoned_on_timeout or status is not TaskStatus.SUCCESS)
+
+    # An abandoned setup tears itself down in its thread right after its yield: the body's
+    # "end" is logged just before, so give the thread a moment to get there.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        yielded, torn = tally()
+        owed = {key for key in yielded if given_up(key[0]) and key not in torn}
+        if not owed or time.monotonic() > deadline:
+            break
+        time.sleep(0.002)
+    assert not owed, f"abandoned setups never torn down: {sorted(owed)[:5]}"
     for key, count in torn.items():
         assert count == 1, f"teardown of {key} ran {count} times"
         assert key in yielded, f"teardown of {key} ran without a setup"
-    if out.record is None:
-        return
-    for (name, attempt), _ in yielded.items():
-        p = plans[name]
-        rec = out.record.tasks[name]
-        if p.kind == SYNC_GEN and (p.abandoned_on_timeout or rec.status is not TaskStatus.SUCCESS):
-            # flowrun gave up on this setup; when it finished, its teardown ran at once.
-            assert torn.get((name, attempt)) == 1, f"abandoned setup of {name} leaked"
