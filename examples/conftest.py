@@ -66,7 +66,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def settings(pytestconfig: pytest.Config) -> Settings:
-    """The stack's settings (see ``Settings``); an ordinary session fixture."""
+    """The stack's ``shop.testing.Settings``; an ordinary session fixture, not a task."""
     return pytestconfig.stash[settings_key]
 
 
