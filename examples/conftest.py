@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flowrun import RunContext, task
+from flowrun import RunContext, default_registry, task
 
 from shop import db
 from shop.api import ShopApp
@@ -36,13 +36,11 @@ from shop.payments import PaymentGatewayApp
 from shop.testing import Settings
 from shop.tokens import TokenApp
 
-#: The plain ``@task`` setup steps: fixtures only while the flowrun plugin is active.
-SETUP_STEPS = ("search_index", "warm_cache")
-
 settings_key = pytest.StashKey[Settings]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Read the stack's settings once, failing the run early on a bad value."""
     try:
         config.stash[settings_key] = Settings.from_env()
     except ValueError as error:
@@ -56,11 +54,17 @@ def pytest_flowrun_context(config: pytest.Config) -> RunContext[Settings]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``-p no:flowrun``, skip the tests that need a plain setup step.
+
+    Plain ``@task`` functions (the tasks in flowrun's default registry) are fixtures only
+    while the plugin is active; without it, pytest would report them as missing fixtures.
+    """
     if config.pluginmanager.has_plugin("flowrun"):
         return
+    steps = set(default_registry.names())
     skip = pytest.mark.skip(reason="needs a flowrun setup step; run with -p flowrun")
     for item in items:
-        if any(name in SETUP_STEPS for name in getattr(item, "fixturenames", ())):
+        if steps.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
 
 
