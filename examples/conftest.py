@@ -221,9 +221,15 @@ async def warm_cache(
 
 
 @pytest.fixture
-def api(api_server: Service, auth_token: str, settings: Settings) -> JsonClient:
+def api(api_server: Service, settings: Settings) -> JsonClient:
+    """An anonymous client of the shop API."""
+    return JsonClient(api_server.url, timeout_s=settings.request_timeout_s)
+
+
+@pytest.fixture
+def customer_api(api: JsonClient, auth_token: str) -> JsonClient:
     """A client of the shop API, authenticated with the suite's token."""
-    return JsonClient(api_server.url, auth_token, settings.request_timeout_s)
+    return api.with_token(auth_token)
 
 
 @pytest.fixture

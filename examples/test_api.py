@@ -48,7 +48,7 @@ def test_search_treats_input_as_words_not_syntax(api: JsonClient, search_index: 
     assert reply.body == []
 
 
-def test_cache_is_warm_before_the_first_test(
+def test_warm_cache_serves_products_from_memory(
     api: JsonClient, warm_cache: int, seed_data: db.SeedSummary
 ) -> None:
     assert warm_cache == seed_data.products

@@ -33,9 +33,15 @@ def test_unknown_token_is_inactive(tokens: JsonClient) -> None:
 
 
 def test_api_requires_a_token_for_orders(api: JsonClient) -> None:
-    reply = api.with_token(None).get("/orders/1")
+    reply = api.get("/orders/1")
     assert reply.status == 401
     assert reply.body == {"error": "missing bearer token"}
+
+
+def test_api_accepts_the_suite_token(customer_api: JsonClient) -> None:
+    reply = customer_api.get("/orders/999999")
+    assert reply.status == 404  # authenticated; there is just no such order
+    assert reply.body == {"error": "no order 999999"}
 
 
 def test_api_refuses_a_forged_token(api: JsonClient) -> None:

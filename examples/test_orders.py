@@ -20,13 +20,13 @@ def catalogue(seed_data: db.SeedSummary, api: JsonClient) -> dict[str, dict[str,
 
 
 def test_order_is_charged_stored_and_confirmed(
-    api: JsonClient,
+    customer_api: JsonClient,
     payments: JsonClient,
     mailbox: JsonClient,
     catalogue: dict[str, dict[str, Any]],
 ) -> None:
     beans = catalogue["BEAN-ETH"]
-    reply = api.post(
+    reply = customer_api.post(
         "/orders",
         {"user_id": 1, "card": CARD, "lines": [{"product_id": beans["id"], "quantity": 2}]},
     )
@@ -39,18 +39,20 @@ def test_order_is_charged_stored_and_confirmed(
     assert charge["amount_cents"] == order["total_cents"]
     assert charge["card_last4"] == "4242"
 
-    stored = api.get(f"/orders/{order['id']}").body
+    stored = customer_api.get(f"/orders/{order['id']}").body
     assert stored["lines"] == [{"product_id": beans["id"], "quantity": 2, "price_cents": 1450}]
-    assert api.get(f"/products/{beans['id']}").body["stock"] == beans["stock"] - 2
+    assert customer_api.get(f"/products/{beans['id']}").body["stock"] == beans["stock"] - 2
 
     (mail,) = mailbox.get("/messages?to=ada@example.com").body
     assert mail["subject"] == f"Your order #{order['id']}"
     assert "EUR 33.95" in mail["body"]
 
 
-def test_discount_code_is_applied(api: JsonClient, catalogue: dict[str, dict[str, Any]]) -> None:
+def test_discount_code_is_applied(
+    customer_api: JsonClient, catalogue: dict[str, dict[str, Any]]
+) -> None:
     dripper = catalogue["GEAR-V60"]
-    reply = api.post(
+    reply = customer_api.post(
         "/orders",
         {
             "user_id": 2,
@@ -64,10 +66,10 @@ def test_discount_code_is_applied(api: JsonClient, catalogue: dict[str, dict[str
 
 
 def test_declined_card_places_no_order(
-    api: JsonClient, mailbox: JsonClient, catalogue: dict[str, dict[str, Any]]
+    customer_api: JsonClient, mailbox: JsonClient, catalogue: dict[str, dict[str, Any]]
 ) -> None:
     beans = catalogue["BEAN-COL"]
-    reply = api.post(
+    reply = customer_api.post(
         "/orders",
         {
             "user_id": 3,
@@ -77,16 +79,16 @@ def test_declined_card_places_no_order(
     )
     assert reply.status == 402
     assert reply.body == {"error": "payment failed: card_declined"}
-    assert api.get(f"/products/{beans['id']}").body["stock"] == beans["stock"]
+    assert customer_api.get(f"/products/{beans['id']}").body["stock"] == beans["stock"]
     assert mailbox.get("/messages").body == []
 
 
 def test_out_of_stock_product_cannot_be_ordered(
-    api: JsonClient, payments: JsonClient, catalogue: dict[str, dict[str, Any]]
+    customer_api: JsonClient, payments: JsonClient, catalogue: dict[str, dict[str, Any]]
 ) -> None:
     charges_before = len(payments.get("/v1/charges").body)
     sumatra = catalogue["BEAN-SUM"]
-    reply = api.post(
+    reply = customer_api.post(
         "/orders",
         {"user_id": 1, "card": CARD, "lines": [{"product_id": sumatra["id"], "quantity": 1}]},
     )
