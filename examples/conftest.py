@@ -30,7 +30,7 @@ from flowrun import RunContext, default_registry, task
 
 from shop import db
 from shop.api import ShopApp
-from shop.http import JsonClient, Service, fetch_json, serve
+from shop.http import JsonClient, Reply, Service, fetch_json, serve
 from shop.mail import MailSinkApp
 from shop.payments import PaymentGatewayApp
 from shop.testing import Settings
@@ -205,15 +205,13 @@ async def warm_cache(
     A plain async setup step: a fixture only under the flowrun plugin.
     """
     settings = context.deps
-    replies = await asyncio.gather(
-        *(
-            fetch_json(
-                f"{api_server.url}/products/{product_id}", timeout_s=settings.request_timeout_s
-            )
-            for product_id in range(1, seed_data.products + 1)
-        )
-    )
-    await settings.wait_async(0.2)
+
+    async def fetch(product_id: int) -> Reply:
+        await settings.wait_async(0.2)  # a cold product page takes a while on a real server
+        url = f"{api_server.url}/products/{product_id}"
+        return await fetch_json(url, timeout_s=settings.request_timeout_s)
+
+    replies = await asyncio.gather(*map(fetch, range(1, seed_data.products + 1)))
     return sum(reply.status == 200 for reply in replies)
 
 
