@@ -242,6 +242,25 @@ class TestTimeouts:
         assert set(statuses.values()) == {"SUCCESS"}, statuses
 
     @pytest.mark.asyncio
+    async def test_default_timeout_applies_to_tasks_without_their_own(
+        self, registry: TaskRegistry
+    ) -> None:
+        @task(registry=registry)
+        async def unbounded() -> None:
+            await asyncio.sleep(1)
+
+        @task(registry=registry, timeout_s=2)
+        async def own_timeout() -> str:
+            await asyncio.sleep(0.05)
+            return "done"
+
+        config = SchedulerConfig(default_timeout_s=0.02)
+        engine = build_default_engine(registry=registry, config=config)
+        tasks = report_of(engine, await engine.run_once("d"))["tasks"]
+        assert tasks["unbounded"]["status"] == "TIMED_OUT"
+        assert tasks["own_timeout"]["status"] == "SUCCESS"
+
+    @pytest.mark.asyncio
     async def test_timeout_bounds_each_attempt(
         self, registry: TaskRegistry, engine: Engine
     ) -> None:
