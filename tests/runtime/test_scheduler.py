@@ -467,6 +467,21 @@ class TestFailure:
         assert min(gaps) > 0.04 * 0.8
 
     @pytest.mark.asyncio
+    async def test_a_timed_out_attempt_is_retried_too(self, registry: TaskRegistry) -> None:
+        attempts: list[int] = []
+
+        @task(registry=registry, timeout_s=0.03, retries=1)
+        async def slow_then_fast() -> str:
+            attempts.append(1)
+            if len(attempts) == 1:
+                await asyncio.sleep(1)
+            return "second time lucky"
+
+        entry = (await run(registry))["tasks"]["slow_then_fast"]
+        assert (entry["status"], entry["attempts"]) == ("SUCCESS", 2)
+        assert entry["result"] == "second time lucky"
+
+    @pytest.mark.asyncio
     async def test_retries_exhausted(self, registry: TaskRegistry) -> None:
         calls: list[int] = []
 
