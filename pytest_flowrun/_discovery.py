@@ -32,13 +32,7 @@ import pytest
 if TYPE_CHECKING:
     from flowrun.task import TaskSpec
 
-#: ``flowrun.task.SPEC_ATTRIBUTE``, repeated so that a module without tasks is recognised
-#: without importing flowrun (the plugin is imported by every pytest run).
-SPEC_ATTRIBUTE = "__flowrun_task__"
-#: Set on the functions of the fixtures this plugin generates.
-GENERATED_ATTRIBUTE = "__flowrun_fixture__"
-
-_SKIPPED_PREFIXES = ("_pytest.", "pytest_flowrun", "pluggy", "flowrun.")
+from pytest_flowrun.plugin import GENERATED_ATTRIBUTE, SPEC_ATTRIBUTE
 
 
 @dataclass(slots=True)
@@ -165,19 +159,6 @@ class Discovery:
         if shown.startswith(".."):
             shown = path
         return f"{shown}:{line}"
-
-
-def has_tasks(module: types.ModuleType) -> bool:
-    """Does ``module`` hold a task? Cheap, and imports nothing: called for every plugin."""
-    if (getattr(module, "__name__", None) or "").startswith(_SKIPPED_PREFIXES):
-        return False
-    for obj in list(vars(module).values()):
-        try:
-            if getattr(obj, SPEC_ATTRIBUTE, None) is not None:
-                return True
-        except Exception:  # a hostile __getattr__: no task
-            continue
-    return False
 
 
 def tasks_in(module: types.ModuleType) -> list[tuple[str, object, TaskSpec]]:

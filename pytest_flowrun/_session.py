@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from pytest_flowrun._discovery import GENERATED_ATTRIBUTE, Discovery, TaskEntry
+from pytest_flowrun._discovery import Discovery, TaskEntry
 from pytest_flowrun._options import Settings
+from pytest_flowrun.plugin import GENERATED_ATTRIBUTE
 
 if TYPE_CHECKING:
     from flowrun.dag import Dag
@@ -430,6 +431,10 @@ class SetupSession:
         report["excluded"] = list(self.excluded)
         report["max_parallel"] = self.settings.max_parallel
         report["default_timeout_s"] = self.settings.timeout_s
+        # Each pytest-xdist worker runs its own setup: one report per worker.
+        worker = getattr(self.config, "workerinput", {}).get("workerid")
+        if worker:
+            path = path.with_name(f"{path.stem}.{worker}{path.suffix}")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 

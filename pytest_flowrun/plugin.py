@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flowrun._discovery import has_tasks
 from pytest_flowrun._options import Settings, add_options, read_settings
 
 if TYPE_CHECKING:
     from pytest_flowrun._session import SetupSession
+
+#: ``flowrun.task.SPEC_ATTRIBUTE``, repeated so that a module without tasks is recognised
+#: without importing flowrun or the rest of the plugin: every pytest run imports this module.
+SPEC_ATTRIBUTE = "__flowrun_task__"
+#: Set on the functions of the fixtures this plugin generates.
+GENERATED_ATTRIBUTE = "__flowrun_fixture__"
+_NOT_SCANNED = ("_pytest.", "pytest_flowrun", "pluggy", "flowrun.")
 
 _SETTINGS = pytest.StashKey[Settings]()
 # Created when the first task is found: a suite without tasks never imports the runtime.
@@ -41,6 +47,19 @@ def _value_of(name: str, request: pytest.FixtureRequest) -> Any:
     return _session(request.config).value_of(name, request)
 
 
+def _has_tasks(module: types.ModuleType) -> bool:
+    """Does ``module`` hold a task? Called for every plugin module, so cheap and import-free."""
+    if (getattr(module, "__name__", None) or "").startswith(_NOT_SCANNED):
+        return False
+    for obj in list(vars(module).values()):
+        try:
+            if getattr(obj, SPEC_ATTRIBUTE, None) is not None:
+                return True
+        except Exception:  # a hostile __getattr__: no task
+            continue
+    return False
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Add ``--flowrun-max-parallel``, ``--flowrun-timeout``, ``--flowrun-dag`` and
     ``--flowrun-report``, each with its ini twin."""
@@ -59,7 +78,7 @@ def pytest_plugin_registered(
     plugin: object, plugin_name: str, manager: pytest.PytestPluginManager
 ) -> None:
     """Find the tasks of a conftest or plugin module before pytest parses its fixtures."""
-    if not isinstance(plugin, types.ModuleType) or not has_tasks(plugin):
+    if not isinstance(plugin, types.ModuleType) or not _has_tasks(plugin):
         return
     config = manager.get_plugin("pytestconfig")
     if isinstance(config, pytest.Config):

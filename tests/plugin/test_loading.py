@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from ._suite import Suite
@@ -122,3 +124,23 @@ def test_the_context_hook_is_declared(suite: Suite) -> None:
         """
     )
     suite.run().assert_outcomes(passed=1)
+
+
+def test_the_plugin_recognises_tasks_by_flowrun_s_own_attribute() -> None:
+    from flowrun.task import SPEC_ATTRIBUTE
+    from pytest_flowrun import plugin
+
+    assert plugin.SPEC_ATTRIBUTE == SPEC_ATTRIBUTE
+
+
+def test_importing_the_plugin_imports_neither_the_runtime_nor_asyncio(
+    pytester: pytest.Pytester,
+) -> None:
+    result = pytester.run(
+        sys.executable,
+        "-c",
+        "import sys, pytest_flowrun.plugin; "
+        "print(sorted(m for m in ('flowrun', 'asyncio', 'pytest_flowrun._session') "
+        "if m in sys.modules))",
+    )
+    assert result.stdout.lines[-1] == "[]"

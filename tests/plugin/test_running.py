@@ -315,3 +315,51 @@ class TestTimeouts:
         result = suite.run(*args)
         result.assert_outcomes(passed=1, errors=1)
         result.stdout.fnmatch_lines(["*task 'blocks' timed out: attempt timed out after 0.2s"])
+
+
+class TestDynamicRequests:
+    TASKS = """
+        from flowrun import task
+
+        @task
+        def db():
+            log("db")
+            return "db"
+
+        @task
+        def cache():
+            log("cache")
+            return "cache"
+    """
+
+    def test_a_task_requested_dynamically_before_the_run_starts_joins_it(
+        self, suite: Suite
+    ) -> None:
+        suite.conftest(self.TASKS)
+        suite.tests(
+            """
+            def test_dynamic(request):
+                assert request.getfixturevalue("db") == "db"
+            """
+        )
+        suite.run().assert_outcomes(passed=1)
+        assert suite.log() == ["db"]
+
+    def test_a_task_requested_dynamically_after_the_run_started_errors_saying_why(
+        self, suite: Suite
+    ) -> None:
+        suite.conftest(self.TASKS)
+        suite.tests(
+            """
+            def test_static(db):
+                pass
+
+            def test_dynamic(request):
+                request.getfixturevalue("cache")
+            """
+        )
+        result = suite.run()
+        result.assert_outcomes(passed=1, failed=1)
+        result.stdout.fnmatch_lines(
+            ["*flowrun: task 'cache' was requested after the setup run started*"]
+        )
