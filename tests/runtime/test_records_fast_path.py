@@ -1,4 +1,4 @@
-"""The scheduler's cheap record constructor builds exactly what ``TaskRunRecord(...)`` does."""
+"""The cheap record and outcome constructors build exactly what the dataclass inits do."""
 
 from __future__ import annotations
 
@@ -45,3 +45,16 @@ def test_the_record_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.status = TaskStatus.SUCCESS  # type: ignore[misc]
     assert dataclasses.replace(record, attempts=1).attempts == 1
+
+
+def test_the_executor_builds_success_outcomes_like_the_dataclass_init() -> None:
+    from flowrun.executor import AttemptOutcome, _success
+
+    value = {"rows": 3}
+    outcome = _success(value)
+    assert type(outcome) is AttemptOutcome
+    assert outcome == AttemptOutcome(TaskStatus.SUCCESS, value)
+    assert outcome.value is value
+    assert (outcome.error, outcome.handle) == (None, None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        outcome.value = 1  # type: ignore[misc]
