@@ -20,6 +20,7 @@ __all__ = [
     "connect",
     "create",
     "migrate",
+    "row_to_dict",
     "schema_version",
     "seed",
 ]

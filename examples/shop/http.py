@@ -121,6 +121,7 @@ class Service:
         self.name = name
         self._server = _Server((host, 0), app)
         # A short poll interval makes ``stop`` prompt: shutdown() waits for the next poll.
+        # A daemon thread: an interrupted session that never stops the service still exits.
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
