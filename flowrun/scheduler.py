@@ -208,6 +208,7 @@ class ActiveRun:
         self._cancelled = False
         self._torn_down = False
         self._skip_teardown = False
+        self._store_error: Exception | None = None
         self._done: asyncio.Future[None] = self._loop.create_future()
         self.started_at = time.time()
         self._store.create(
@@ -323,7 +324,8 @@ class ActiveRun:
 
         A task is torn down only after every task depending on it; independent ones
         run concurrently under ``max_parallel``, each bounded by its timeout. Every one is
-        attempted even if another fails. Call it once every task is terminal.
+        attempted even if another fails. Call it once every task is terminal. Raises the
+        first error the state store raised while the run went on, if any.
         """
         if self._torn_down:
             return
@@ -345,6 +347,20 @@ class ActiveRun:
             else:
                 status = RunStatus.SUCCESS
             self._store.finalize(self.run_id, status, time.time())
+        if self._store_error is not None and not self._cancelled:
+            raise self._store_error
+
+    def _mark(self, record: TaskRunRecord) -> None:
+        """Record a task's new state in the store; a store failure must not stall the run.
+
+        The run's own bookkeeping is in memory, so it goes on to the end; the first store
+        error is raised once the run is torn down (unless a cancellation is on its way).
+        """
+        try:
+            self._store.mark(self.run_id, record)
+        except Exception as exc:
+            if self._store_error is None:
+                self._store_error = exc
 
     # -- scheduling ---------------------------------------------------------------------
 
@@ -382,7 +398,7 @@ class ActiveRun:
         started = record.started_at if record.started_at is not None else now
         record = _task_record(spec.name, _RUNNING, spec.deps, attempt, self._ready_at[i], started)
         self._records[i] = record
-        self._store.mark(self.run_id, record)
+        self._mark(record)
         timeout = spec.timeout_s if spec.timeout_s is not None else self._default_timeout
         try:
             outcome = await self._executor.run(spec, self._arguments(i), timeout)
@@ -438,7 +454,7 @@ class ActiveRun:
             value,
         )
         self._records[i] = record
-        self._store.mark(self.run_id, record)
+        self._mark(record)
         waiting, ready, ready_at, priority = (
             self._waiting,
             self._ready,
@@ -468,7 +484,7 @@ class ActiveRun:
                 previous.started_at,
                 error=task_error,
             )
-            self._store.mark(self.run_id, record)
+            self._mark(record)
             if spec.retry_delay_s > 0:
                 self._timers[i] = self._loop.call_later(spec.retry_delay_s, self._retry, i)
             else:
@@ -496,7 +512,7 @@ class ActiveRun:
             error,
         )
         self._records[i] = record
-        self._store.mark(self.run_id, record)
+        self._mark(record)
         if status is not TaskStatus.CANCELLED:
             self._failed = True
         self._settled(i)
@@ -512,7 +528,7 @@ class ActiveRun:
                 records[c].name, TaskStatus.SKIPPED, records[c].deps, skipped_because=name
             )
             records[c] = skipped
-            self._store.mark(self.run_id, skipped)
+            self._mark(skipped)
             self._settled(c)
             stack.extend(children[c])
 
@@ -623,4 +639,4 @@ class ActiveRun:
             error,
         )
         self._records[i] = record
-        self._store.mark(self.run_id, record)
+        self._mark(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -188,7 +189,47 @@ class DictStore:
         )
 
 
+class FlakyStore(StateStore):
+    """A store whose ``fail_on``-th ``mark`` raises, as a database might."""
+
+    def __init__(self, fail_on: int) -> None:
+        super().__init__()
+        self.fail_on = fail_on
+        self.marks = 0
+
+    def mark(self, run_id: str, record: TaskRunRecord) -> None:
+        self.marks += 1
+        if self.marks == self.fail_on:
+            raise OSError("database is locked")
+        super().mark(run_id, record)
+
+
 class TestInjectedStores:
+    @pytest.mark.parametrize("fail_on", [1, 2, 3, 4])
+    @pytest.mark.asyncio
+    async def test_a_failing_store_fails_run_once_instead_of_hanging_it(
+        self, registry: TaskRegistry, fail_on: int
+    ) -> None:
+        ran: list[str] = []
+
+        @task(registry=registry)
+        async def a() -> int:
+            ran.append("a")
+            return 1
+
+        @task(deps=[a], registry=registry)
+        def b() -> None:
+            ran.append("b")
+
+        store = FlakyStore(fail_on)
+        engine = build_default_engine(registry=registry, state_store=store)
+        with pytest.raises(OSError, match="database is locked"):
+            await asyncio.wait_for(engine.run_once("d"), 5)
+        assert ran == ["a", "b"]  # the run itself went on to the end
+        assert engine.last_run_id is not None
+        record = store.get(engine.last_run_id)
+        assert record.finished_at is not None  # and was finalized
+
     @pytest.mark.asyncio
     async def test_a_subclass_sees_every_change(self, registry: TaskRegistry) -> None:
         @task(registry=registry)
