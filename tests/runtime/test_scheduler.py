@@ -154,7 +154,8 @@ class TestReadyOrder:
 
 
 def _recorder(order: list[str], name: str) -> Any:
-    def record() -> None:
+    # A coroutine appends when the loop first runs it: in start order, even two at a time.
+    async def record() -> None:
         order.append(name)
 
     return record
