@@ -4,8 +4,8 @@ The run lives on one asyncio loop in a daemon thread for the whole session, so s
 keeps going while tests run; sync tasks run in the runtime's daemon thread pool. The
 main thread only ever waits on futures, in short slices, so Ctrl-C interrupts it. The
 run starts when pytest sets up the first task fixture a test needs, and is torn down
-when pytest finalizes the first task fixture it set up: after everything that used
-the tasks, before the session fixtures that the tasks used.
+by a session finalizer registered at that moment: after everything that used the
+tasks, before the session fixtures that the tasks used.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ class SetupSession:
         self._thread: threading.Thread | None = None
         self._start_error: str | None = None
         self._starting = False
-        self._holders = 0
         self._finished = False
 
     # -- collection ---------------------------------------------------------------------
@@ -181,8 +180,6 @@ class SetupSession:
         """The body of every task fixture: start the run if needed, wait for ``name``."""
         from flowrun.scheduler import TaskFailedError
 
-        self._holders += 1
-        request.addfinalizer(self._release)
         run = self._ensure_run(name, request)
         if name not in run.dag.index:
             pytest.fail(
@@ -211,14 +208,19 @@ class SetupSession:
             )
         self._starting = True
         try:
-            self._run = self._start(name, request)
+            self._run = run = self._start(name, request)
         except BaseException as exc:
             if isinstance(exc, (Exception, pytest.fail.Exception)):
                 self._start_error = f"flowrun: the setup run could not start: {_one_line(exc)}"
             raise
         finally:
             self._starting = False
-        return self._run
+        # pytest finalizes the session's fixtures in reverse order of setup. Registered
+        # now, the teardown comes after every fixture set up from here on (the task
+        # fixtures, and whatever uses them) and before those set up so far (the fixtures
+        # the tasks use), also when Ctrl-C interrupts a setup.
+        request.session.addfinalizer(self._finalize)
+        return run
 
     def _start(self, name: str, request: pytest.FixtureRequest) -> ActiveRun:
         from flowrun.context import RunContext
@@ -277,10 +279,8 @@ class SetupSession:
 
         return self._call(start())
 
-    def _release(self) -> None:
-        self._holders -= 1
-        if self._holders == 0:
-            self.finish_run(raise_errors=True)
+    def _finalize(self) -> None:
+        self.finish_run(raise_errors=True)
 
     def finish_run(self, *, raise_errors: bool) -> None:
         """Cancel what still runs, tear down the generator tasks, keep the report.

@@ -203,14 +203,22 @@ class TestTeardown:
 
 INTERRUPTED_SUITE = """
     import asyncio, signal, time
+    import pytest
     from flowrun import task
 
     # A background job may inherit SIGINT ignored; this suite is about Ctrl-C.
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    @pytest.fixture(scope="session")
+    def docker():
+        yield "docker"
+        log("docker down")
+
     @task
-    async def service():
+    @pytest.fixture(scope="session")
+    async def service(docker):
         yield "service"
+        await asyncio.sleep(TEARDOWN_S)
         log("service down")
 
     @task
@@ -225,10 +233,9 @@ INTERRUPTED_SUITE = """
 """
 
 
-@pytest.mark.slow
-def test_ctrl_c_during_setup_cancels_tears_down_and_exits_promptly(suite: Suite) -> None:
-    suite.conftest(INTERRUPTED_SUITE)
-    suite.tests("def test_blocked(blocks): pass\n\ndef test_later(): pass\n")
+def _interrupt(suite: Suite, *, after: list[str]) -> tuple[int, str, float]:
+    """Run the suite in a subprocess, send SIGINT once each message of ``after`` is logged;
+    return the exit code, the output and the seconds from the first SIGINT to the exit."""
     process = suite.pytester.popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--flowrun-report=r.json"],
         stdout=subprocess.PIPE,
@@ -236,23 +243,49 @@ def test_ctrl_c_during_setup_cancels_tears_down_and_exits_promptly(suite: Suite)
         stdin=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while "blocking" not in suite.log() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "blocking" in suite.log()
-        interrupted = time.monotonic()
-        process.send_signal(signal.SIGINT)
+        first = None
+        for message in after:
+            deadline = time.monotonic() + 30
+            while message not in suite.log() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert message in suite.log()
+            first = first or time.monotonic()
+            process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=30)[0].decode()
-        took = time.monotonic() - interrupted
+        return process.returncode, output, time.monotonic() - (first or 0.0)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_setup_cancels_tears_down_and_exits_promptly(suite: Suite) -> None:
+    suite.conftest(INTERRUPTED_SUITE.replace("TEARDOWN_S", "0"))
+    suite.tests("def test_blocked(blocks): pass\n\ndef test_later(): pass\n")
+    code, output, took = _interrupt(suite, after=["blocking"])
     # The blocked sync task (60 s) is abandoned, not waited for.
     assert took < 15, output
-    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert code == pytest.ExitCode.INTERRUPTED, output
     assert "KeyboardInterrupt" in output
-    assert sorted(suite.log()) == ["blocking", "service down", "workdir down"]
+    log = suite.log()
+    assert sorted(log) == ["blocking", "docker down", "service down", "workdir down"]
+    # Tasks are torn down before the session fixtures they use.
+    assert log.index("service down") < log.index("docker down")
     tasks = suite.report("r.json")["tasks"]
     assert tasks["blocks"]["status"] == "CANCELLED"
     assert tasks["service"]["teardown"]["status"] == "SUCCESS"
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_during_a_hanging_teardown_is_not_swallowed(suite: Suite) -> None:
+    suite.conftest(
+        INTERRUPTED_SUITE.replace("TEARDOWN_S", "60").replace(
+            'yield "service"', 'yield "service"\n        log("service tearing down")'
+        )
+    )
+    suite.tests("def test_blocked(blocks): pass\n")
+    code, output, took = _interrupt(suite, after=["blocking", "service tearing down"])
+    assert took < 15, output
+    assert code != pytest.ExitCode.OK
+    assert "service down" not in suite.log()
