@@ -138,8 +138,7 @@ def token_service(settings: Settings) -> Iterator[Service]:
 def auth_token(token_service: Service, settings: Settings) -> str:
     """A bearer token issued by the token service for the suite's client."""
     settings.wait(0.3)
-    client = JsonClient(token_service.url, timeout_s=settings.request_timeout_s)
-    reply = client.post(
+    reply = settings.client(token_service).post(
         "/oauth/token",
         {"client_id": settings.client_id, "client_secret": settings.client_secret},
     )
@@ -184,12 +183,11 @@ def api_server(
 
     It does not wait for ``seed_data``: tests that need the catalogue ask for both.
     """
-    timeout = settings.request_timeout_s
     app = ShopApp(
         database,
-        tokens=JsonClient(token_service.url, timeout_s=timeout),
-        payments=JsonClient(payment_gateway.url, timeout_s=timeout),
-        mail=JsonClient(mail_server.url, timeout_s=timeout),
+        tokens=settings.client(token_service),
+        payments=settings.client(payment_gateway),
+        mail=settings.client(mail_server),
     )
     with serve(app, "shop-api") as service:
         settings.wait(0.5)
@@ -221,7 +219,7 @@ async def warm_cache(
 @pytest.fixture
 def api(api_server: Service, settings: Settings) -> JsonClient:
     """An anonymous client of the shop API."""
-    return JsonClient(api_server.url, timeout_s=settings.request_timeout_s)
+    return settings.client(api_server)
 
 
 @pytest.fixture
@@ -233,18 +231,18 @@ def customer_api(api: JsonClient, auth_token: str) -> JsonClient:
 @pytest.fixture
 def tokens(token_service: Service, settings: Settings) -> JsonClient:
     """A client of the token service."""
-    return JsonClient(token_service.url, timeout_s=settings.request_timeout_s)
+    return settings.client(token_service)
 
 
 @pytest.fixture
 def payments(payment_gateway: Service, settings: Settings) -> JsonClient:
     """A client of the payment gateway stub."""
-    return JsonClient(payment_gateway.url, timeout_s=settings.request_timeout_s)
+    return settings.client(payment_gateway)
 
 
 @pytest.fixture
 def mailbox(mail_server: Service, settings: Settings) -> JsonClient:
     """A client of the mail sink, emptied before the test."""
-    client = JsonClient(mail_server.url, timeout_s=settings.request_timeout_s)
+    client = settings.client(mail_server)
     client.delete("/messages")
     return client

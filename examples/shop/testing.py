@@ -9,6 +9,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shop.http import JsonClient, Service
+
 __all__ = ["LATENCY_VARIABLE", "Settings"]
 
 #: Environment variable scaling the simulated latency: 1 is realistic, 0 turns it off.
@@ -37,6 +39,10 @@ class Settings:
                 f"{LATENCY_VARIABLE} must be a number >= 0 (1 = realistic, 0 = none), got {raw!r}"
             )
         return cls(latency_scale=scale)
+
+    def client(self, service: Service) -> JsonClient:
+        """An anonymous client of ``service`` with the stack's request timeout."""
+        return JsonClient(service.url, timeout_s=self.request_timeout_s)
 
     def wait(self, seconds: float) -> None:
         """Block for ``seconds`` (scaled): the IO a real stack would wait on here."""
