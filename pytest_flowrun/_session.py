@@ -172,7 +172,31 @@ class SetupSession:
                 "scope; a task runs once per session, so it can only use session-scoped "
                 "fixtures"
             ]
+        task = self._task_below(manager, fixturedef, item)
+        if task is not None:
+            return [
+                f"{what} uses fixture {arg!r}, which needs task {task!r}; the fixtures a task "
+                f"uses are set up before the run starts: make {arg!r} a task"
+            ]
         return []
+
+    def _task_below(
+        self, manager: Any, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
+    ) -> str | None:
+        """The first task that ``fixturedef`` needs, directly or through other fixtures."""
+        entries = self.discovery.entries
+        seen: set[str] = set()
+        stack: list[str] = list(fixturedef.argnames)
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in entries:
+                return name
+            for other in manager.getfixturedefs(name, item) or ():
+                stack.extend(other.argnames)
+        return None
 
     # -- running ------------------------------------------------------------------------
 

@@ -158,6 +158,28 @@ BAD_DECLARATIONS = {
         "flowrun: task fixture 'db' (conftest.py:*) takes parameter 'nowhere', which is neither "
         "a task nor a fixture visible to 'test_suite.py::test_db'",
     ),
+    "task-fixture-using-a-fixture-that-needs-a-task": (
+        """
+        import pytest
+        from flowrun import task
+
+        @task
+        def server():
+            return "server"
+
+        @pytest.fixture(scope="session")
+        def settings(server):
+            return {"server": server}
+
+        @task
+        @pytest.fixture(scope="session")
+        def db(settings):
+            return 1
+        """,
+        "flowrun: task fixture 'db' (conftest.py:*) uses fixture 'settings', which needs task "
+        "'server'; the fixtures a task uses are set up before the run starts: make 'settings' "
+        "a task",
+    ),
     "missing-dependency": (
         """
         from flowrun import task
