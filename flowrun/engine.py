@@ -11,7 +11,7 @@ from flowrun._report import build_report
 from flowrun.context import RunContext
 from flowrun.dag import Dag, build_dag
 from flowrun.scheduler import ActiveRun, Scheduler, SchedulerConfig
-from flowrun.state import StateStore, StateStoreProtocol, TaskStatus
+from flowrun.state import StateStore, StateStoreProtocol
 from flowrun.task import TaskRegistry, default_registry
 
 __all__ = ["Engine", "RunSession", "build_default_engine"]
@@ -30,7 +30,6 @@ class Engine:
         self.registry = registry
         self.scheduler = scheduler
         self.last_run_id: str | None = None
-        self._durations: dict[str, float] = {}
 
     @property
     def state_store(self) -> StateStoreProtocol:
@@ -91,12 +90,6 @@ class Engine:
         """The run as a plain JSON-serialisable dict; raises ``UnknownRunError``."""
         return build_report(self.state_store.get(run_id))
 
-    def _observe(self, run: ActiveRun) -> None:
-        for name in run.dag.index:
-            record = run.record(name)
-            if record.status is TaskStatus.SUCCESS and record.duration_s is not None:
-                self._durations[name] = record.duration_s
-
 
 class RunSession:
     """The async context manager returned by ``Engine.session``."""
@@ -130,16 +123,13 @@ class RunSession:
         run = self._run
         if run is None:
             return
-        try:
-            if exc is not None:
-                try:
-                    await run.cancel()
-                finally:
-                    await run.teardown()  # finalizes the run even after a second interrupt
-            else:
-                await run.finish()
-        finally:
-            self._engine._observe(run)
+        if exc is not None:
+            try:
+                await run.cancel()
+            finally:
+                await run.teardown()  # finalizes the run even after a second interrupt
+        else:
+            await run.finish()
 
 
 def build_default_engine(
