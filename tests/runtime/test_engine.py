@@ -275,6 +275,25 @@ class TestGeneratorTasks:
         assert report["tasks"]["right"]["teardown"]["status"] == "SUCCESS"
 
     @pytest.mark.asyncio
+    async def test_max_parallel_bounds_teardowns_too(self, registry: TaskRegistry) -> None:
+        now, peak = 0, 0
+        for i in range(5):
+
+            @task(name=f"r{i}", registry=registry)
+            async def resource() -> AsyncIterator[None]:
+                nonlocal now, peak
+                yield
+                now += 1
+                peak = max(peak, now)
+                await asyncio.sleep(0.01)
+                now -= 1
+
+        engine = build_default_engine(registry=registry, config=SchedulerConfig(max_parallel=2))
+        report = engine.get_run_report(await engine.run_once("d"))
+        assert report["status"] == "SUCCESS"
+        assert peak == 2
+
+    @pytest.mark.asyncio
     async def test_a_failing_teardown_is_recorded_and_the_others_still_run(
         self, registry: TaskRegistry, engine: Engine
     ) -> None:
