@@ -369,15 +369,12 @@ TERMINAL = {
 FAILURES = {TaskStatus.FAILED, TaskStatus.TIMED_OUT}
 
 
-def ancestors_of(plan: DagPlan) -> dict[str, set[str]]:
-    result: dict[str, set[str]] = {}
-    for t in plan.tasks:  # topological order
-        acc: set[str] = set()
+def children_of(plan: DagPlan) -> dict[str, list[str]]:
+    children: dict[str, list[str]] = {t.name: [] for t in plan.tasks}
+    for t in plan.tasks:
         for d in t.deps:
-            acc.add(d)
-            acc |= result[d]
-        result[t.name] = acc
-    return result
+            children[d].append(t.name)
+    return children
 
 
 def expected_statuses(plan: DagPlan) -> dict[str, TaskStatus]:
@@ -397,7 +394,7 @@ def check_guarantees(out: Outcome) -> None:
     events = out.log.snapshot()
     names = [t.name for t in plan.tasks]
     plans = plan.by_name()
-    ancestors = ancestors_of(plan)
+    children = children_of(plan)
 
     if record is None or report is None:
         # Cancelled before run_once created the run: nothing may have started.
@@ -469,7 +466,12 @@ def check_guarantees(out: Outcome) -> None:
             assert rec.attempts == 0
             assert rec.started_at is None
             cause = rec.skipped_because
-            assert cause in ancestors[name], f"{name} skipped because of non-ancestor {cause}"
+            assert cause is not None, f"SKIPPED task {name} names no cause"
+            # The skip spread from the failed task through its children: a parent is the
+            # cause, or was skipped because of it too (so the cause is an ancestor).
+            assert any(
+                d == cause or record.tasks[d].skipped_because == cause for d in plans[name].deps
+            ), f"{name} skipped because of {cause}, which is not a failed ancestor"
             assert statuses[cause] in FAILURES, f"{name} skipped because of {cause}"
             assert entry["skipped_because"] == cause
         else:
@@ -542,6 +544,22 @@ def check_guarantees(out: Outcome) -> None:
             body_end[e.task] = e.seq
         elif e.kind == "td_end":
             td_end[e.task] = e.seq
+    # The last event of each task's own code that flowrun waits for (body, teardown), and
+    # the latest such event among everything below it. An abandoned sync body, or the
+    # teardown an abandoned setup runs in its thread, ends whenever its thread gets there.
+    own_last: dict[str, int] = {}
+    for name in names:
+        last = -1
+        if name in body_end and not abandoned(name):
+            last = body_end[name]
+        if name in td_end and not teardown_abandoned(name) and not abandoned(name):
+            last = max(last, td_end[name])
+        own_last[name] = last
+    latest_below: dict[str, int] = {}
+    for name in reversed(names):  # children before parents
+        latest_below[name] = max(
+            (max(own_last[c], latest_below[c]) for c in children[name]), default=-1
+        )
     for name in names:
         p, rec = plans[name], record.tasks[name]
         if p.kind not in GENERATOR_KINDS or rec.status is not TaskStatus.SUCCESS:
@@ -560,14 +578,7 @@ def check_guarantees(out: Outcome) -> None:
             continue
         assert len(td_starts[name]) == 1, f"{name} torn down {len(td_starts[name])} times"
         start = td_starts[name][0].seq
-        for d in names:
-            if name not in ancestors[d]:
-                continue
-            if d in body_end and not abandoned(d):
-                assert body_end[d] < start, f"{name} torn down while {d} still ran"
-            # An abandoned sync setup tears itself down whenever its thread gets there.
-            if d in td_end and not teardown_abandoned(d) and not abandoned(d):
-                assert td_end[d] < start, f"{name} torn down before its dependent {d}"
+        assert latest_below[name] < start, f"{name} torn down before a task below it ended"
         if p.teardown == RAISE:
             assert rec.teardown_status is TaskStatus.FAILED
             assert entry["error"]["type"] == "InjectedTeardownError"

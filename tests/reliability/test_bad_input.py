@@ -123,7 +123,7 @@ def unknown_task_selected(registry: TaskRegistry, ran: list[str]) -> None:
 # -- options ------------------------------------------------------------------------------
 
 
-def _bad_option(option: str, value: object) -> Callable[[TaskRegistry, list[str]], None]:
+def _bad_option(option: str, value: Any) -> Callable[[TaskRegistry, list[str]], None]:
     def action(registry: TaskRegistry, ran: list[str]) -> None:
         task(name="optioned", registry=registry, **{option: value})(noop)
 
@@ -152,7 +152,7 @@ for _option, _value in [
     )
 
 
-def _bad_config(option: str, value: object) -> Callable[[TaskRegistry, list[str]], None]:
+def _bad_config(option: str, value: Any) -> Callable[[TaskRegistry, list[str]], None]:
     def action(registry: TaskRegistry, ran: list[str]) -> None:
         SchedulerConfig(**{option: value})
 
