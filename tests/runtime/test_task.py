@@ -222,6 +222,18 @@ class TestSignatureAnalysis:
         spec = registry.get("f")
         assert (spec.context_arg, spec.upstream_arg) == (None, None)
 
+    @pytest.mark.asyncio
+    async def test_a_defaulted_parameter_keeps_its_default_when_run(
+        self, registry: TaskRegistry
+    ) -> None:
+        @task(registry=registry)
+        def f(limit: int = 10, *, label: str = "x") -> str:
+            return f"{label}{limit}"
+
+        engine = build_default_engine(registry=registry)
+        run_id = await engine.run_once("d", context=RunContext(object()))
+        assert engine.get_run_report(run_id)["tasks"]["f"]["result"] == "x10"
+
     def test_parameter_without_default_names_task_and_parameter(
         self, registry: TaskRegistry
     ) -> None:
