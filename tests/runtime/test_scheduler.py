@@ -144,6 +144,19 @@ class TestReadyOrder:
         assert orders == {"edcba"}
 
     @pytest.mark.asyncio
+    async def test_expected_durations_passed_in_weigh_the_paths(
+        self, registry: TaskRegistry
+    ) -> None:
+        order: list[str] = []
+        for name in ["short", "long", "medium"]:
+            task(name=name, registry=registry)(_recorder(order, name))
+        engine = build_default_engine(registry=registry, config=SchedulerConfig(max_parallel=1))
+        expected = {"short": 0.1, "long": 3.0, "medium": 1.0}
+        async with engine.session("d", expected_s=expected):
+            pass
+        assert order == ["long", "medium", "short"]
+
+    @pytest.mark.asyncio
     async def test_start_of_a_longer_path_first(self, registry: TaskRegistry) -> None:
         order: list[str] = []
         task(name="lone", registry=registry)(_recorder(order, "lone"))
