@@ -20,6 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,8 @@ class DagPlan:
     cancel_after_s: float | None = None
     #: A second cancellation, this long after the first (an impatient second Ctrl-C).
     second_cancel_after_s: float | None = None
+    #: Run sync tasks in an injected ThreadPoolExecutor of this many workers.
+    pool_workers: int | None = None
 
     def by_name(self) -> dict[str, TaskPlan]:
         return {t.name: t for t in self.tasks}
@@ -324,7 +327,9 @@ async def run_plan(plan: DagPlan) -> Outcome:
     registry = TaskRegistry()
     register_plan(plan, log, registry)
     store = StateStore()
+    pool = ThreadPoolExecutor(plan.pool_workers) if plan.pool_workers is not None else None
     engine = build_default_engine(
+        executor=pool,
         registry=registry,
         state_store=store,
         config=SchedulerConfig(
@@ -351,6 +356,10 @@ async def run_plan(plan: DagPlan) -> Outcome:
         for timer in timers:
             timer.cancel()
         log.release.set()
+    if pool is not None:
+        # flowrun never shuts down an executor it was given: it still takes work.
+        assert pool.submit(int).result(timeout=RUN_LIMIT_S) == 0
+        pool.shutdown(wait=True)
     run_id = engine.last_run_id
     record = store.get(run_id) if run_id is not None else None
     report = engine.get_run_report(run_id) if run_id is not None else None

@@ -26,10 +26,13 @@ TEARDOWN_TIMEOUT_S = 0.15
 
 
 @st.composite
-def task_plans(draw: st.DrawFn, name: str, deps: tuple[str, ...]) -> TaskPlan:
+def task_plans(draw: st.DrawFn, name: str, deps: tuple[str, ...], *, hang: bool = True) -> TaskPlan:
     kind = draw(st.sampled_from(KINDS))
     outcome = draw(st.sampled_from(_OUTCOMES))
     teardown = draw(st.sampled_from(_TEARDOWNS)) if kind in GENERATOR_KINDS else OK
+    if not hang:  # a hung thread would hold a worker of a bounded pool until the end
+        outcome = TIMEOUT if outcome == HANG else outcome
+        teardown = OK if teardown == HANG else teardown
     timeout_s: float | None
     if outcome in (TIMEOUT, HANG):
         timeout_s = draw(st.sampled_from(_SHORT_TIMEOUTS))
@@ -55,7 +58,12 @@ def task_plans(draw: st.DrawFn, name: str, deps: tuple[str, ...]) -> TaskPlan:
 
 @st.composite
 def dag_plans(
-    draw: st.DrawFn, *, max_tasks: int = 60, cancel: bool = False, twice: bool = False
+    draw: st.DrawFn,
+    *,
+    max_tasks: int = 60,
+    cancel: bool = False,
+    twice: bool = False,
+    pool: bool = False,
 ) -> DagPlan:
     """A DAG of 0..max_tasks tasks; edges only point back, so it is acyclic by construction."""
     n = draw(st.integers(0, max_tasks))
@@ -65,7 +73,7 @@ def dag_plans(
             draw(st.lists(st.integers(0, i - 1), max_size=min(i, 3), unique=True)) if i else []
         )
         deps = tuple(f"t{p}" for p in parents)
-        tasks.append(draw(task_plans(f"t{i}", deps)))
+        tasks.append(draw(task_plans(f"t{i}", deps, hang=not pool)))
     order = tuple(draw(st.permutations(range(n))))
     return DagPlan(
         tasks=tuple(tasks),
@@ -74,4 +82,5 @@ def dag_plans(
         default_timeout_s=draw(st.sampled_from([None, 10.0])),
         cancel_after_s=draw(st.floats(0.0, 0.06)) if cancel or twice else None,
         second_cancel_after_s=draw(st.floats(0.0, 0.03)) if twice else None,
+        pool_workers=draw(st.sampled_from([2, 4, 8])) if pool else None,
     )

@@ -42,3 +42,12 @@ def test_random_dag_cancelled_twice_is_finalized_and_reports_every_teardown(
     out = asyncio.run(run_plan(plan))
     check_guarantees(out)
     check_abandoned_setups_cleaned(out)
+
+
+@given(plan=dag_plans(max_tasks=30, pool=True))
+def test_random_dag_on_an_injected_thread_pool_keeps_every_guarantee(plan: DagPlan) -> None:
+    """Sync tasks queue for the pool's few workers; their timeouts start when they run."""
+    out = asyncio.run(run_plan(plan))
+    assert not out.cancelled
+    check_guarantees(out)
+    check_abandoned_setups_cleaned(out)
