@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import sys
 import threading
+import types
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ class AttemptOutcome:
 
 _SUCCESS = TaskStatus.SUCCESS
 _SYNC = TaskKind.SYNC
+#: A sync task returning a coroutine is a sync decorator around a coroutine function
+#: (``functools.wraps`` and ``return fn(*args)``): the coroutine is awaited on the loop
+#: rather than recorded, never run, as the task's result.
+_COROUTINE = types.CoroutineType
 _ASYNC = TaskKind.ASYNC
 
 
@@ -117,12 +122,18 @@ class TaskExecutor:
                 if kind is _ASYNC:
                     return _success(await spec.fn(**kwargs))
                 if kind is _SYNC:
-                    return _success(await self._call_sync(spec.fn, kwargs))
+                    result = await self._call_sync(spec.fn, kwargs)
+                    if type(result) is _COROUTINE:  # see _COROUTINE
+                        result = await result
+                    return _success(result)
             async with asyncio.timeout(timeout_s) as scope:
                 if kind is _ASYNC:
                     return _success(await spec.fn(**kwargs))
                 if kind is _SYNC:
-                    return _success(await self._call_sync(spec.fn, kwargs, scope, timeout_s))
+                    result = await self._call_sync(spec.fn, kwargs, scope, timeout_s)
+                    if type(result) is _COROUTINE:
+                        result = await result
+                    return _success(result)
                 if kind is TaskKind.ASYNC_GENERATOR:
                     agen = spec.fn(**kwargs)
                     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
 import threading
@@ -485,3 +486,49 @@ class TestTaskExecutorDirectly:
             assert late.status is TaskStatus.TIMED_OUT
         finally:
             executor.close()
+
+
+def logged(fn: Any) -> Any:
+    """A plain sync decorator of the kind users put on coroutine functions."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)  # the coroutine, for the caller to await
+
+    return wrapper
+
+
+class TestSyncWrappersOfCoroutines:
+    @pytest.mark.asyncio
+    async def test_a_coroutine_returned_by_a_sync_wrapper_is_awaited_on_the_loop(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        loops: list[asyncio.AbstractEventLoop] = []
+
+        @task(registry=registry)
+        @logged
+        async def fetch(upstream: dict[str, Any]) -> str:
+            loops.append(asyncio.get_running_loop())
+            await asyncio.sleep(0)
+            return "fetched"
+
+        @task(deps=[fetch], registry=registry)
+        def use(upstream: dict[str, Any]) -> Any:
+            return upstream["fetch"]
+
+        tasks = report_of(engine, await engine.run_once("d"))["tasks"]
+        assert tasks["fetch"]["result"] == "fetched"
+        assert tasks["use"]["result"] == "fetched"
+        assert loops == [asyncio.get_running_loop()]
+
+    @pytest.mark.asyncio
+    async def test_the_timeout_covers_the_awaited_coroutine(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        @task(registry=registry, timeout_s=0.03)
+        @logged
+        async def slow(upstream: dict[str, Any]) -> None:
+            await asyncio.sleep(1)
+
+        entry = report_of(engine, await engine.run_once("d"))["tasks"]["slow"]
+        assert entry["status"] == "TIMED_OUT"
