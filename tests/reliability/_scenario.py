@@ -29,6 +29,7 @@ from flowrun import (
     RunStatus,
     SchedulerConfig,
     StateStore,
+    TaskFailedError,
     TaskRegistry,
     TaskStatus,
     build_default_engine,
@@ -110,6 +111,8 @@ class DagPlan:
     second_cancel_after_s: float | None = None
     #: Run sync tasks in an injected ThreadPoolExecutor of this many workers.
     pool_workers: int | None = None
+    #: Run through ``Engine.session`` and await these tasks' results one by one.
+    awaits: tuple[str, ...] | None = None
 
     def by_name(self) -> dict[str, TaskPlan]:
         return {t.name: t for t in self.tasks}
@@ -305,6 +308,8 @@ class Outcome:
     report: dict[str, Any] | None
     cancelled: bool
     store: StateStore = field(repr=False, default_factory=StateStore)
+    #: What ``ActiveRun.result`` gave for each of ``plan.awaits``: a value or the error.
+    results: dict[str, Any] = field(default_factory=dict)
 
 
 def register_plan(plan: DagPlan, log: EventLog, registry: TaskRegistry) -> None:
@@ -337,7 +342,20 @@ async def run_plan(plan: DagPlan) -> Outcome:
         ),
     )
     loop = asyncio.get_running_loop()
-    runner = loop.create_task(engine.run_once("random"))
+    results: dict[str, Any] = {}
+
+    async def in_a_session(awaits: tuple[str, ...]) -> str:
+        async with engine.session("random") as run:
+            for name in awaits:
+                try:
+                    results[name] = await run.result(name)
+                except TaskFailedError as exc:
+                    results[name] = exc
+        return run.run_id
+
+    runner = loop.create_task(
+        engine.run_once("random") if plan.awaits is None else in_a_session(plan.awaits)
+    )
     timers = []
     if plan.cancel_after_s is not None:
         timers.append(loop.call_later(plan.cancel_after_s, runner.cancel))
@@ -363,7 +381,7 @@ async def run_plan(plan: DagPlan) -> Outcome:
     run_id = engine.last_run_id
     record = store.get(run_id) if run_id is not None else None
     report = engine.get_run_report(run_id) if run_id is not None else None
-    return Outcome(plan, log, run_id, record, report, cancelled, store)
+    return Outcome(plan, log, run_id, record, report, cancelled, store, results)
 
 
 # -- checks -------------------------------------------------------------------------------
@@ -634,3 +652,23 @@ def check_abandoned_setups_cleaned(out: Outcome, timeout_s: float = 10.0) -> Non
     for key, count in torn.items():
         assert count == 1, f"teardown of {key} ran {count} times"
         assert key in yielded, f"teardown of {key} ran without a setup"
+
+
+def check_results(out: Outcome) -> None:
+    """``ActiveRun.result`` gave each awaited task's value, or a ``TaskFailedError`` naming
+    the task, its final status and the task that actually failed."""
+    assert out.record is not None
+    assert set(out.results) == set(out.plan.awaits or ())
+    for name, got in out.results.items():
+        rec = out.record.tasks[name]
+        if rec.status is TaskStatus.SUCCESS:
+            assert got == _result(name)
+            continue
+        assert isinstance(got, TaskFailedError), (name, rec.status, got)
+        assert got.task == name
+        assert got.status is rec.status
+        cause = rec.skipped_because or name
+        assert got.cause == cause
+        assert repr(name) in str(got)
+        if out.record.tasks[cause].error is not None:
+            assert got.error == out.record.tasks[cause].error

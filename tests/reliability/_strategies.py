@@ -64,6 +64,7 @@ def dag_plans(
     cancel: bool = False,
     twice: bool = False,
     pool: bool = False,
+    session: bool = False,
 ) -> DagPlan:
     """A DAG of 0..max_tasks tasks; edges only point back, so it is acyclic by construction."""
     n = draw(st.integers(0, max_tasks))
@@ -83,4 +84,7 @@ def dag_plans(
         cancel_after_s=draw(st.floats(0.0, 0.06)) if cancel or twice else None,
         second_cancel_after_s=draw(st.floats(0.0, 0.03)) if twice else None,
         pool_workers=draw(st.sampled_from([2, 4, 8])) if pool else None,
+        awaits=tuple(draw(st.lists(st.sampled_from([t.name for t in tasks]), max_size=8)))
+        if session and tasks
+        else (() if session else None),
     )

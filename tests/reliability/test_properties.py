@@ -15,6 +15,7 @@ from ._scenario import (
     DagPlan,
     check_abandoned_setups_cleaned,
     check_guarantees,
+    check_results,
     run_plan,
 )
 from ._strategies import dag_plans
@@ -50,4 +51,14 @@ def test_random_dag_on_an_injected_thread_pool_keeps_every_guarantee(plan: DagPl
     out = asyncio.run(run_plan(plan))
     assert not out.cancelled
     check_guarantees(out)
+    check_abandoned_setups_cleaned(out)
+
+
+@given(plan=dag_plans(max_tasks=30, session=True))
+def test_random_dag_in_a_session_gives_each_result_or_its_failure(plan: DagPlan) -> None:
+    """``Engine.session`` and ``ActiveRun.result``: the path the pytest plugin takes."""
+    out = asyncio.run(run_plan(plan))
+    assert not out.cancelled
+    check_guarantees(out)
+    check_results(out)
     check_abandoned_setups_cleaned(out)
