@@ -181,3 +181,20 @@ def test_20_runs_on_one_engine_do_not_grow_memory() -> None:
     # A leak of even a fifteenth of a run per run would show; CPython's own caches (the
     # traceback module's) add a few hundred bytes per run.
     assert growth < one_run, f"grew {growth} bytes over 15 runs; one run is {one_run:.0f}"
+
+
+def test_the_default_store_keeps_the_last_100_runs() -> None:
+    """Why the memory test shrinks ``max_runs``: by default a long-lived engine holds the
+    records of its last 100 runs, and no more."""
+    registry = TaskRegistry()
+    task(name="one", registry=registry)(lambda: "x" * 1000)
+    engine = build_default_engine(registry=registry)
+
+    async def runs() -> list[str]:
+        return [await engine.run_once("tiny") for _ in range(105)]
+
+    ids = asyncio.run(runs())
+    store = engine.state_store
+    assert isinstance(store, StateStore)
+    assert store.max_runs == 100
+    assert store.run_ids() == ids[5:]
