@@ -22,7 +22,13 @@ from typing import Any
 
 from flowrun.context import RunContext
 from flowrun.dag import Dag
-from flowrun.errors import FlowrunError, InvalidOptionError, TaskDefinitionError, UnknownTaskError
+from flowrun.errors import (
+    FlowrunError,
+    InvalidOptionError,
+    TaskDefinitionError,
+    TaskTimeoutError,
+    UnknownTaskError,
+)
 from flowrun.executor import AttemptOutcome, TaskExecutor
 from flowrun.state import (
     RunRecord,
@@ -400,18 +406,31 @@ class ActiveRun:
         self._records[i] = record
         self._mark(record)
         timeout = spec.timeout_s if spec.timeout_s is not None else self._default_timeout
+        me = self._tasks[i]
+        watchdog = None
+        if timeout is not None and spec.kind.is_async:
+            watchdog = self._loop.call_later(
+                timeout + CANCEL_GRACE_S, self._overdue, i, me, timeout
+            )
         try:
             outcome = await self._executor.run(spec, self._arguments(i), timeout)
         except asyncio.CancelledError:
+            if watchdog is not None:
+                watchdog.cancel()
+            if self._tasks.get(i) is not me:
+                raise  # abandoned (see _overdue and cancel): already recorded
             self._running -= 1
-            self._tasks.pop(i, None)
+            del self._tasks[i]
             if not self._records[i].status.is_terminal:
                 self._terminal(i, TaskStatus.CANCELLED, time.time(), None)
             self._launch()
             raise
+        if watchdog is not None:
+            watchdog.cancel()
+        if self._tasks.get(i) is not me:
+            return  # abandoned (see _overdue and cancel): already recorded
         self._running -= 1
-        if self._tasks.pop(i, None) is None:
-            return  # ignored cancellation past the grace period: already recorded CANCELLED
+        del self._tasks[i]
         if outcome.status is _SUCCESS:
             self._succeeded(i, outcome)
         else:
@@ -419,6 +438,21 @@ class ActiveRun:
         self._launch()
         if outcome.handle is not None and spec.kind is TaskKind.ASYNC_GENERATOR:
             self._handle_contexts[i] = context
+
+    def _overdue(self, i: int, attempt: asyncio.Task[None], timeout_s: float) -> None:
+        """An async attempt ignored its cancellation at its timeout: stop waiting for it.
+
+        Cancelled at ``timeout_s``, it is still running ``CANCEL_GRACE_S`` later (a bare
+        ``except:`` around an await, say). Like a sync call that overruns, it is abandoned:
+        recorded as timed out (and retried if it may be), its slot freed for other tasks.
+        """
+        if self._tasks.get(i) is not attempt:
+            return
+        del self._tasks[i]
+        self._running -= 1
+        error = TaskTimeoutError(self._specs[i].name, timeout_s)
+        self._attempt_failed(i, AttemptOutcome(TaskStatus.TIMED_OUT, error=error))
+        self._launch()
 
     def _arguments(self, i: int) -> Mapping[str, Any]:
         spec = self._specs[i]

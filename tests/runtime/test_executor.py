@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import flowrun.scheduler as scheduler_module
 from flowrun.context import RunContext
 from flowrun.engine import Engine, build_default_engine
 from flowrun.executor import TaskExecutor
@@ -133,6 +135,41 @@ class TestTimeouts:
         assert "0.05s" in entry["error"]["message"]
         assert reached == ["cancelled"]
         assert elapsed < 5 / 4  # nowhere near the five-second sleep
+
+    @pytest.mark.asyncio
+    async def test_async_task_ignoring_its_cancellation_is_abandoned_after_a_grace(
+        self, registry: TaskRegistry, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(scheduler_module, "CANCEL_GRACE_S", 0.05)
+        release = asyncio.Event()
+        stubborn_s = 1.0
+
+        @task(registry=registry, timeout_s=0.03, retries=1)
+        async def stubborn() -> str:
+            try:
+                await asyncio.sleep(stubborn_s)
+            except asyncio.CancelledError:  # the anti-pattern: a bare except in a poll loop
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(stubborn_s):
+                        await release.wait()
+            return "too late"
+
+        @task(registry=registry)
+        async def bystander() -> str:
+            return "fine"
+
+        started = time.perf_counter()
+        run_id = await engine.run_once("d")
+        elapsed = time.perf_counter() - started
+        release.set()
+        tasks = report_of(engine, run_id)["tasks"]
+        assert tasks["stubborn"]["status"] == "TIMED_OUT"
+        assert tasks["stubborn"]["attempts"] == 2
+        assert tasks["stubborn"]["result"] is None
+        assert tasks["bystander"]["result"] == "fine"
+        assert elapsed / stubborn_s < 0.5  # the run did not wait for the task to give in
+        await asyncio.sleep(0.01)  # let the abandoned attempts finish: nothing may change
+        assert report_of(engine, run_id)["tasks"]["stubborn"]["status"] == "TIMED_OUT"
 
     @pytest.mark.asyncio
     async def test_sync_task_is_abandoned_and_the_run_does_not_wait(
