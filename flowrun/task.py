@@ -344,6 +344,15 @@ def _kind_of(fn: Callable[..., Any]) -> TaskKind:
         return TaskKind.ASYNC
     if inspect.isgeneratorfunction(fn):
         return TaskKind.SYNC_GENERATOR
+    # A sync decorator (functools.wraps, ``return fn(*args)``) around a generator function
+    # returns the generator for its caller to drive: it is a generator task all the same.
+    # (Around a coroutine function, the executor awaits the coroutine such a call returns.)
+    inner = _unwrap(fn)
+    if inner is not fn:
+        if inspect.isasyncgenfunction(inner):
+            return TaskKind.ASYNC_GENERATOR
+        if inspect.isgeneratorfunction(inner):
+            return TaskKind.SYNC_GENERATOR
     call = vars(type(fn)).get("__call__")  # a callable object with an async __call__
     if not inspect.isfunction(fn) and call is not None and inspect.iscoroutinefunction(call):
         return TaskKind.ASYNC

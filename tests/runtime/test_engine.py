@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -191,6 +192,41 @@ class TestGeneratorTasks:
         for name in ["sync_resource", "async_resource"]:
             assert report["tasks"][name]["teardown"]["status"] == "SUCCESS"
         assert report["tasks"]["user"]["teardown"] is None
+
+    @pytest.mark.asyncio
+    async def test_a_sync_decorator_around_a_generator_keeps_it_a_generator_task(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        events: list[str] = []
+
+        def traced(fn: Any) -> Any:
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                events.append(f"call {fn.__name__}")
+                return fn(*args, **kwargs)  # the generator, for the caller to drive
+
+            return wrapper
+
+        @task(registry=registry)
+        @traced
+        def sync_resource() -> Iterator[str]:
+            events.append("sync setup")
+            yield "sync value"
+            events.append("sync teardown")
+
+        @task(registry=registry)
+        @traced
+        async def async_resource() -> AsyncIterator[str]:
+            events.append("async setup")
+            yield "async value"
+            events.append("async teardown")
+
+        report = engine.get_run_report(await engine.run_once("d"))
+        assert report["tasks"]["sync_resource"]["result"] == "sync value"
+        assert report["tasks"]["async_resource"]["result"] == "async value"
+        for name in ["sync", "async"]:
+            assert report["tasks"][f"{name}_resource"]["teardown"]["status"] == "SUCCESS"
+            assert events.index(f"{name} setup") < events.index(f"{name} teardown")
 
     @pytest.mark.asyncio
     async def test_teardown_runs_in_the_context_of_its_setup(
