@@ -45,6 +45,12 @@ class TestOrder:
         assert dag.ancestors(["d"]) == {"a", "b", "c", "d"}
         assert dag.subgraph(["b"]).names == ["a", "b"]
 
+    def test_critical_path_is_the_heaviest_chain(self) -> None:
+        dag = build_dag("d", [spec("a"), spec("b", "a"), spec("c", "a"), spec("d", "b", "c")])
+        path, total = dag.critical_path({"a": 1.0, "b": 5.0, "c": 2.0, "d": 1.0})
+        assert (path, total) == (["a", "b", "d"], 7.0)
+        assert build_dag("empty", []).critical_path({}) == ([], 0.0)
+
     def test_accepts_a_registry_snapshot(self, registry: TaskRegistry) -> None:
         @task(registry=registry)
         def a() -> None: ...
