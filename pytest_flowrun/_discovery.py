@@ -39,15 +39,15 @@ from pytest_flowrun.plugin import GENERATED_ATTRIBUTE, SPEC_ATTRIBUTE
 class TaskEntry:
     """A task found in a plugin module.
 
-    ``scope_dir`` is the directory of its conftest (None for a plugin module, visible
-    everywhere); ``fixture_params`` are the parameters of its generated fixture.
+    ``origin`` is where it is defined (``path:line``), ``scope_dir`` the directory of its
+    conftest (None for a plugin module, visible everywhere). ``deps`` and ``parent_args``
+    add to the spec's the parameters of a task fixture that name other tasks;
+    ``fixture_args`` are the others, the fixtures pytest resolves for it.
     """
 
     spec: TaskSpec
     origin: str
-    is_fixture: bool
     scope_dir: Path | None
-    fixture_params: tuple[str, ...] = ()
     deps: tuple[str, ...] = ()
     parent_args: tuple[str, ...] = ()
     fixture_args: tuple[str, ...] = ()
@@ -80,7 +80,7 @@ class Discovery:
             scope_dir = Path(plugin_name).parent
         for attr, obj, spec in found:
             fixture_fn = _fixture_function(obj)
-            origin = self._origin(spec.fn if fixture_fn is None else fixture_fn)
+            origin = self.origin_of(spec.fn if fixture_fn is None else fixture_fn)
             if fixture_fn is not None and not spec.fixture:
                 self.errors.append(
                     f"fixture {attr!r} ({origin}) has @pytest.fixture above @task; "
@@ -97,14 +97,14 @@ class Discovery:
                         "task names are shared by the whole session, rename one of them"
                     )
                 continue
-            entry = TaskEntry(spec, origin, spec.fixture, scope_dir)
-            entry.fixture_params = self._fixture_params(entry)
+            entry = TaskEntry(spec, origin, scope_dir)
+            params = self._fixture_params(entry)
             self.entries[spec.name] = entry
             fixture = pytest.fixture(
                 scope="session",
                 name=spec.name,
                 autouse=bool(spec.fixture and _marker(obj).autouse),
-            )(make_fixture_function(spec.name, spec, entry.fixture_params, value_of))
+            )(make_fixture_function(spec.name, spec, params, value_of))
             if spec.fixture:
                 setattr(module, attr, fixture)
             else:
@@ -145,7 +145,8 @@ class Discovery:
                 params.append(name)
         return tuple(params)
 
-    def _origin(self, fn: Callable[..., Any]) -> str:
+    def origin_of(self, fn: Callable[..., Any]) -> str:
+        """Where ``fn`` is defined, as ``path:line`` relative to the rootdir when inside it."""
         try:
             real = inspect.unwrap(fn)
             path = inspect.getsourcefile(real) or inspect.getfile(real)

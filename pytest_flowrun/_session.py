@@ -139,7 +139,7 @@ class SetupSession:
                         continue
                     if id(fixturedef) not in reported:
                         reported.add(id(fixturedef))
-                        where = self.discovery._origin(fixturedef.func)
+                        where = self.discovery.origin_of(fixturedef.func)
                         errors.append(
                             f"task {name!r} ({entry.origin}) and fixture {name!r} ({where}) "
                             "have the same name; rename one of them"
@@ -166,7 +166,7 @@ class SetupSession:
             ]
         fixturedef = fixturedefs[-1]
         if fixturedef.scope != "session":
-            where = self.discovery._origin(fixturedef.func)
+            where = self.discovery.origin_of(fixturedef.func)
             return [
                 f"{what} uses fixture {arg!r} ({where}), which has {fixturedef.scope!r} "
                 "scope; a task runs once per session, so it can only use session-scoped "

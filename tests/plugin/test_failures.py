@@ -289,3 +289,38 @@ def test_a_second_ctrl_c_during_a_hanging_teardown_is_not_swallowed(suite: Suite
     assert took < 15, output
     assert code != pytest.ExitCode.OK
     assert "service down" not in suite.log()
+
+
+def test_a_failed_task_fails_the_session_even_when_no_test_that_ran_needed_it(
+    suite: Suite,
+) -> None:
+    suite.conftest(
+        """
+        import time
+        from flowrun import task
+
+        @task
+        def quick():
+            time.sleep(0.3)  # long after 'broken' has failed
+
+        @task
+        def broken():
+            raise RuntimeError("broken")
+        """
+    )
+    suite.tests(
+        """
+        import pytest
+
+        def test_quick(quick):
+            pass
+
+        @pytest.mark.skip(reason="later")
+        def test_broken(broken):
+            pass
+        """
+    )
+    result = suite.run()
+    result.assert_outcomes(passed=1, skipped=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["task 'broken' FAILED after 1 attempt: RuntimeError: broken"])

@@ -135,3 +135,12 @@ def test_the_header_shows_the_options_when_set(suite: Suite) -> None:
     result = suite.run("--flowrun-max-parallel=4", "--flowrun-timeout=30")
     result.stdout.fnmatch_lines(["flowrun: max_parallel=4, timeout=30s"])
     suite.run().stdout.no_fnmatch_line("flowrun: max_parallel*")
+
+
+def test_the_report_is_written_even_when_no_task_ran(suite: Suite) -> None:
+    suite.conftest(DIAMOND)
+    suite.tests("def test_plain(): pass\n")
+    suite.run("--flowrun-report=report.json").assert_outcomes(passed=1)
+    report = suite.report()
+    assert (report["status"], report["tasks"], report["selected"]) == ("NOT_STARTED", {}, [])
+    assert report["excluded"] == ["db", "api", "seed", "broken", "unused"]
