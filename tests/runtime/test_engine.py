@@ -583,6 +583,64 @@ class TestSession:
         assert report["tasks"]["slow"]["status"] == "CANCELLED"
 
 
+class TestSessionEdges:
+    @pytest.mark.asyncio
+    async def test_result_of_an_unknown_task(self, registry: TaskRegistry, engine: Engine) -> None:
+        task(name="known", registry=registry)(lambda: 1)
+        async with engine.session("d") as run:
+            with pytest.raises(UnknownTaskError, match="did you mean 'known'"):
+                await run.result("knwon")
+
+    @pytest.mark.asyncio
+    async def test_cancelling_the_block_cancels_the_run(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        torn: list[str] = []
+        inside = asyncio.Event()
+
+        @task(registry=registry)
+        async def resource() -> AsyncIterator[None]:
+            yield
+            torn.append("resource")
+
+        @task(deps=[resource], registry=registry)
+        async def forever() -> None:
+            await asyncio.sleep(10)
+
+        run_ids: list[str] = []
+
+        async def hold() -> None:
+            async with engine.session("d") as run:
+                run_ids.append(run.run_id)
+                await run.result("resource")
+                inside.set()
+                await asyncio.sleep(10)
+
+        holder = asyncio.create_task(hold())
+        await asyncio.wait_for(inside.wait(), 2)
+        holder.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+        report = engine.get_run_report(run_ids[0])
+        assert report["status"] == "CANCELLED"
+        assert report["tasks"]["forever"]["status"] == "CANCELLED"
+        assert torn == ["resource"]
+
+    @pytest.mark.asyncio
+    async def test_two_sessions_of_one_engine_at_once(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        @task(registry=registry)
+        async def resource() -> AsyncIterator[object]:
+            yield object()
+
+        async with engine.session("one") as first, engine.session("two") as second:
+            a, b = await first.result("resource"), await second.result("resource")
+            assert a is not b  # each run sets up its own
+        assert engine.get_run_report(first.run_id)["status"] == "SUCCESS"
+        assert engine.get_run_report(second.run_id)["status"] == "SUCCESS"
+
+
 class TestInjectedStore:
     @pytest.mark.asyncio
     async def test_the_engine_records_into_the_store_it_was_given(
