@@ -239,6 +239,8 @@ def _sync_teardown(plan: TaskPlan, log: EventLog, attempt: int) -> None:
     try:
         if plan.teardown == HANG:
             log.release.wait(HANG_S)
+        elif plan.duration_s:
+            time.sleep(plan.duration_s)
         if plan.teardown == RAISE:
             log.add("td_raise", plan.name, attempt)
             raise InjectedTeardownError(f"{plan.name} teardown failed")
@@ -251,6 +253,8 @@ async def _async_teardown(plan: TaskPlan, log: EventLog, attempt: int) -> None:
     try:
         if plan.teardown == HANG:
             await asyncio.sleep(HANG_S)
+        elif plan.duration_s:
+            await asyncio.sleep(plan.duration_s)
         if plan.teardown == RAISE:
             log.add("td_raise", plan.name, attempt)
             raise InjectedTeardownError(f"{plan.name} teardown failed")
