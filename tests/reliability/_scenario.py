@@ -470,6 +470,11 @@ def check_guarantees(out: Outcome) -> None:
                 got,
                 want,
             )
+            # A cancellation stops retries: fewer attempts, never more; a success is exact.
+            attempts = record.tasks[name].attempts
+            assert attempts <= plans[name].expected_attempts(), name
+            if got is TaskStatus.SUCCESS:
+                assert attempts == plans[name].expected_attempts(), name
         else:
             assert got is want, f"{name}: {got} != expected {want}"
             if got is not TaskStatus.SKIPPED:
