@@ -347,10 +347,15 @@ class SetupSession:
         if self.settings.report_path is not None and (self.discovery.entries or self.report):
             self._write_report()
         report = self.report
-        if report is not None and session.exitstatus == pytest.ExitCode.OK:
-            counts = report["counts"]
-            if counts["FAILED"] or counts["TIMED_OUT"] or _teardown_failures(report):
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if report is None:
+            return
+        from pytest_flowrun._terminal import has_failures
+
+        if has_failures(report) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        worker_output = getattr(self.config, "workeroutput", None)
+        if isinstance(worker_output, dict):  # a pytest-xdist worker: the controller prints it
+            worker_output["flowrun_report"] = report
 
     def stop(self) -> None:
         """Last resort at unconfigure: stop the loop thread if it still runs."""

@@ -33,7 +33,11 @@ def write_dag(
 
 
 def write_summary(
-    reporter: pytest.TerminalReporter, report: dict[str, Any], *, table: bool
+    reporter: pytest.TerminalReporter,
+    report: dict[str, Any],
+    *,
+    table: bool,
+    title: str = "flowrun",
 ) -> None:
     """The summary section: one line of totals, every failure with its traceback once,
     teardown failures, and with ``table`` the per-task table and the critical path."""
@@ -46,7 +50,7 @@ def write_summary(
         if task["teardown"] is not None and task["teardown"]["status"] != "SUCCESS"
     ]
     bad = bool(failed or teardown_failed)
-    reporter.write_sep("=", "flowrun", red=bad, green=not bad, bold=True)
+    reporter.write_sep("=", title, red=bad, green=not bad, bold=True)
     reporter.write_line(summary_line(report), red=bad)
     for name, task in tasks.items():
         if task["status"] in _FAILED and task["error"] is not None:
@@ -86,6 +90,17 @@ def user_traceback(text: str) -> list[str]:
         if not skipping:
             lines.append(line)
     return lines
+
+
+def has_failures(report: dict[str, Any]) -> bool:
+    """True if a task failed or timed out, or a teardown did not succeed."""
+    counts = report["counts"]
+    if counts.get("FAILED") or counts.get("TIMED_OUT"):
+        return True
+    return any(
+        task["teardown"] is not None and task["teardown"]["status"] != "SUCCESS"
+        for task in report["tasks"].values()
+    )
 
 
 def summary_line(report: dict[str, Any]) -> str:

@@ -91,6 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
     state = config.stash.get(_SESSION, None)
     if state is not None:
         state.settings = settings
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(XdistController(settings), "flowrun-xdist")
 
 
 @pytest.hookimpl(trylast=True)
@@ -125,6 +127,42 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         from pytest_flowrun._terminal import write_summary
 
         write_summary(terminalreporter, state.report, table=state.settings.show_dag)
+
+
+class XdistController:
+    """Registered on a pytest-xdist controller only: each worker runs the setup its tests
+    need, and the controller prints each worker's summary and fails the session for a
+    failed task, as without xdist."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.reports: dict[str, dict[str, Any]] = {}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """Keep the report a worker sends back."""
+        report = getattr(node, "workeroutput", {}).get("flowrun_report")
+        if isinstance(report, dict):
+            self.reports[str(getattr(node.gateway, "id", "?"))] = report
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Fail the session for a task that failed on any worker."""
+        from pytest_flowrun._terminal import has_failures
+
+        if session.exitstatus == pytest.ExitCode.OK and any(
+            has_failures(report) for report in self.reports.values()
+        ):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """One summary section per worker that ran tasks."""
+        from pytest_flowrun._terminal import write_summary
+
+        for worker, report in sorted(self.reports.items()):
+            write_summary(
+                terminalreporter, report, table=self.settings.show_dag, title=f"flowrun [{worker}]"
+            )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
