@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import sys
 import threading
+import time
 import types
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from concurrent.futures import Executor, Future
@@ -112,17 +113,27 @@ class TaskExecutor:
             pool.shutdown(wait=False)
 
     async def run(
-        self, spec: TaskSpec, kwargs: Mapping[str, Any], timeout_s: float | None
+        self,
+        spec: TaskSpec,
+        kwargs: Mapping[str, Any],
+        timeout_s: float | None,
+        on_start: Callable[[float], None] | None = None,
     ) -> AttemptOutcome:
-        """Run one attempt of ``spec`` with ``kwargs``; never raises except ``CancelledError``."""
+        """Run one attempt of ``spec`` with ``kwargs``; never raises except ``CancelledError``.
+
+        A sync call submitted to an injected executor may wait for a free worker first:
+        ``on_start`` is then called with the time (``time.time()``) it started running.
+        """
         kind = spec.kind
         starter: _SyncGeneratorStarter | None = None
+        if self._executor is None:
+            on_start = None  # flowrun's own pool starts every call at once
         try:
             if timeout_s is None:
                 if kind is _ASYNC:
                     return _success(await spec.fn(**kwargs))
                 if kind is _SYNC:
-                    result = await self._call_sync(spec.fn, kwargs)
+                    result = await self._call_sync(spec.fn, kwargs, started=on_start)
                     if type(result) is _COROUTINE:  # see _COROUTINE
                         result = await result
                     return _success(result)
@@ -130,7 +141,9 @@ class TaskExecutor:
                 if kind is _ASYNC:
                     return _success(await spec.fn(**kwargs))
                 if kind is _SYNC:
-                    result = await self._call_sync(spec.fn, kwargs, scope, timeout_s)
+                    result = await self._call_sync(
+                        spec.fn, kwargs, scope, timeout_s, None, on_start
+                    )
                     if type(result) is _COROUTINE:
                         result = await result
                     return _success(result)
@@ -146,7 +159,7 @@ class TaskExecutor:
                 starter = _SyncGeneratorStarter(spec)
                 setup_context = contextvars.copy_context()
                 gen, value = await self._call_sync(
-                    starter.start, kwargs, scope, timeout_s, setup_context
+                    starter.start, kwargs, scope, timeout_s, setup_context, on_start
                 )
                 self._setup_contexts[gen] = setup_context
                 return AttemptOutcome(_SUCCESS, value, handle=gen)
@@ -209,10 +222,12 @@ class TaskExecutor:
         scope: asyncio.Timeout | None = None,
         timeout_s: float | None = None,
         context: contextvars.Context | None = None,
+        started: Callable[[float], None] | None = None,
     ) -> asyncio.Future[Any]:
         """Submit ``fn`` to the pool; with ``scope``, its deadline starts when ``fn`` starts.
 
         In a thread, ``fn`` runs in ``context``, or in a fresh copy of the current one.
+        ``started`` is called with the time ``fn`` started running.
 
         A call waiting for a worker of a busy pool is queued, not running, so its timeout
         must not tick yet: the deadline is lifted at submission and set to ``timeout_s``
@@ -221,13 +236,18 @@ class TaskExecutor:
         pool = self._pool()
         loop = asyncio.get_running_loop()
         on_start: Callable[[], None] | None = None
-        if scope is not None and timeout_s is not None:
-            scope.reschedule(None)
-            deadline_s = timeout_s
+        deadline = scope if timeout_s is not None else None
+        if deadline is not None:
+            deadline.reschedule(None)
+        if deadline is not None or started is not None:
 
             def on_start() -> None:
-                if not awaited.done():  # else the scope may be gone already
-                    scope.reschedule(loop.time() + deadline_s)
+                if awaited.done():  # the attempt is over: the scope may be gone already
+                    return
+                if deadline is not None and timeout_s is not None:
+                    deadline.reschedule(loop.time() + timeout_s)
+                if started is not None:
+                    started(time.time())
 
         if self._is_process_pool:
             future: Future[Any] = pool.submit(_call, fn, kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import heapq
 import time
 import uuid
@@ -412,8 +413,11 @@ class ActiveRun:
             watchdog = self._loop.call_later(
                 timeout + CANCEL_GRACE_S, self._overdue, i, me, timeout
             )
+        on_start = None
+        if not spec.kind.is_async:
+            on_start = functools.partial(self._started, i, me)
         try:
-            outcome = await self._executor.run(spec, self._arguments(i), timeout)
+            outcome = await self._executor.run(spec, self._arguments(i), timeout, on_start)
         except asyncio.CancelledError:
             if watchdog is not None:
                 watchdog.cancel()
@@ -438,6 +442,18 @@ class ActiveRun:
         self._launch()
         if outcome.handle is not None and spec.kind is TaskKind.ASYNC_GENERATOR:
             self._handle_contexts[i] = context
+
+    def _started(self, i: int, attempt: asyncio.Task[None], started_at: float) -> None:
+        """A sync first attempt started running late: it waited for a worker of the pool.
+
+        That wait is queueing, not running: ``started_at`` moves to when the code started.
+        """
+        record = self._records[i]
+        if self._tasks.get(i) is not attempt or record.attempts != 1:
+            return
+        record = _task_record(record.name, _RUNNING, record.deps, 1, record.ready_at, started_at)
+        self._records[i] = record
+        self._mark(record)
 
     def _overdue(self, i: int, attempt: asyncio.Task[None], timeout_s: float) -> None:
         """An async attempt ignored its cancellation at its timeout: stop waiting for it.

@@ -7,6 +7,7 @@ import contextvars
 import itertools
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -260,6 +261,27 @@ class TestParallelism:
         assert queued["queued_s"] / first_s > 0.8
         assert queued["duration_s"] / first_s < 0.5
         assert tasks["first"]["queued_s"] / first_s < 0.2
+
+    @pytest.mark.asyncio
+    async def test_waiting_for_a_worker_of_an_injected_pool_counts_as_queued(
+        self, registry: TaskRegistry
+    ) -> None:
+        # Three slots but one worker: the sync tasks wait in the pool's queue in turn.
+        for name in ["a", "b", "c"]:
+
+            @task(name=name, registry=registry)
+            def body() -> None:
+                time.sleep(0.04)
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            engine = build_default_engine(
+                executor=pool, registry=registry, config=SchedulerConfig(max_parallel=3)
+            )
+            tasks = engine.get_run_report(await engine.run_once("d"))["tasks"]
+        durations = [t["duration_s"] for t in tasks.values()]
+        queued = sorted(t["queued_s"] for t in tasks.values())
+        assert max(durations) / min(durations) < 1.8  # each ran for its own sleep only
+        assert queued[-1] / max(durations) > 1.5  # the last one waited for two others
 
     @pytest.mark.parametrize("max_parallel", [0, -1, 1.5, True, "3"])
     def test_bad_max_parallel(self, max_parallel: Any) -> None:
