@@ -214,6 +214,7 @@ class ActiveRun:
         self._failed = False
         self._cancelled = False
         self._torn_down = False
+        self._late_teardowns: set[asyncio.Task[Any]] = set()
         self._skip_teardown = False
         self._store_error: Exception | None = None
         self._done: asyncio.Future[None] = self._loop.create_future()
@@ -432,6 +433,8 @@ class ActiveRun:
         if watchdog is not None:
             watchdog.cancel()
         if self._tasks.get(i) is not me:
+            if outcome.handle is not None:  # a setup that finished after all: undo it now
+                self._tear_down_late(i, outcome.handle, timeout, context)
             return  # abandoned (see _overdue and cancel): already recorded
         self._running -= 1
         del self._tasks[i]
@@ -454,6 +457,21 @@ class ActiveRun:
         record = _task_record(record.name, _RUNNING, record.deps, 1, record.ready_at, started_at)
         self._records[i] = record
         self._mark(record)
+
+    def _tear_down_late(
+        self, i: int, handle: Any, timeout_s: float | None, context: contextvars.Context
+    ) -> None:
+        """Tear down a generator whose setup ended after the run had given up on it.
+
+        Only async code gets here, by ignoring its cancellation past the grace period (a
+        sync setup abandoned in its thread tears itself down). Its record is already
+        final, so the teardown's outcome is not recorded; what matters is that it runs.
+        """
+        late = self._loop.create_task(
+            self._executor.teardown(self._specs[i], handle, timeout_s), context=context
+        )
+        self._late_teardowns.add(late)
+        late.add_done_callback(self._late_teardowns.discard)
 
     def _overdue(self, i: int, attempt: asyncio.Task[None], timeout_s: float) -> None:
         """An async attempt ignored its cancellation at its timeout: stop waiting for it.
