@@ -15,8 +15,9 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -369,3 +370,54 @@ def test_ctrl_c_returns_promptly_while_sync_tasks_block(tmp_path: Path) -> None:
     assert " ".join(lines) == (
         "teardown interrupted CANCELLED ['CANCELLED', 'CANCELLED', 'CANCELLED', 'SUCCESS']"
     )
+
+
+def stubborn_resource(registry: TaskRegistry, log: list[str], **options: Any) -> None:
+    """An async setup that swallows its cancellation, keeps going, then yields anyway."""
+
+    @task(registry=registry, **options)
+    async def resource() -> AsyncIterator[str]:
+        try:
+            await asyncio.sleep(BLOCK_S * 10)
+        except asyncio.CancelledError:
+            log.append("swallowed")
+            await asyncio.sleep(BLOCK_S / 10)
+        yield "r"
+        log.append("torn down")
+
+
+@pytest.mark.asyncio
+async def test_a_setup_ignoring_the_run_cancellation_past_the_grace_is_still_torn_down(
+    registry: TaskRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: its generator was dropped without running the code after ``yield``."""
+    monkeypatch.setattr(flowrun.scheduler, "CANCEL_GRACE_S", BLOCK_S / 30)
+    log: list[str] = []
+    stubborn_resource(registry, log)
+    engine = make_engine(registry)
+    runner = asyncio.ensure_future(engine.run_once("stubborn"))
+    await asyncio.sleep(0.01)
+
+    elapsed = await cancel_and_time(runner)
+
+    assert elapsed < BLOCK_S / 10  # the grace period, not the stubborn setup
+    assert engine.last_run_id is not None
+    assert engine.get_run_report(engine.last_run_id)["status"] == "CANCELLED"
+    await until(lambda: "torn down" in log, "the late teardown")
+    assert log == ["swallowed", "torn down"]
+
+
+@pytest.mark.asyncio
+async def test_a_setup_ignoring_its_timeout_past_the_grace_is_still_torn_down(
+    registry: TaskRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flowrun.scheduler, "CANCEL_GRACE_S", BLOCK_S / 30)
+    log: list[str] = []
+    stubborn_resource(registry, log, timeout_s=BLOCK_S / 60)
+    engine = make_engine(registry)
+
+    report = engine.get_run_report(await engine.run_once("stubborn"))
+
+    assert report["tasks"]["resource"]["status"] == "TIMED_OUT"
+    await until(lambda: "torn down" in log, "the late teardown")
+    assert log == ["swallowed", "torn down"]
