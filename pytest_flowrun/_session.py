@@ -340,10 +340,9 @@ class SetupSession:
 
     def session_finished(self, session: pytest.Session) -> None:
         """Tear down if no fixture finalizer did, write the report, set the exit status."""
-        try:
-            self.finish_run(raise_errors=False)
-        finally:
-            self._stop_loop()
+        # An exception here is a second Ctrl-C: the loop thread, a daemon, is left to the exit.
+        self.finish_run(raise_errors=False)
+        self._stop_loop()
         if self.settings.report_path is not None and (self.discovery.entries or self.report):
             self._write_report()
         report = self.report
@@ -358,8 +357,11 @@ class SetupSession:
             worker_output["flowrun_report"] = report
 
     def stop(self) -> None:
-        """Last resort at unconfigure: stop the loop thread if it still runs."""
-        self._stop_loop()
+        """Last resort at unconfigure: ask the loop thread to stop, without waiting."""
+        loop, self._loop, self._thread = self._loop, None, None
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(loop.stop)
 
     # -- the loop thread ----------------------------------------------------------------
 
