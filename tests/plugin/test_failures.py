@@ -324,3 +324,37 @@ def test_a_failed_task_fails_the_session_even_when_no_test_that_ran_needed_it(
     result.assert_outcomes(passed=1, skipped=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["task 'broken' FAILED after 1 attempt: RuntimeError: broken"])
+
+
+def test_a_failing_fixture_that_a_task_uses_stops_the_run_before_any_task(suite: Suite) -> None:
+    suite.conftest(
+        """
+        import pytest
+        from flowrun import task
+
+        @pytest.fixture(scope="session")
+        def credentials():
+            raise PermissionError("no credentials")
+
+        @task
+        @pytest.fixture(scope="session")
+        def db(credentials):
+            log("db ran")
+
+        @task
+        def redis():
+            log("redis ran")
+        """
+    )
+    suite.tests("def test_redis(redis): pass\n\ndef test_db(db): pass\n")
+    result = suite.run()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_redis*",
+            "*PermissionError: no credentials",
+            "*ERROR at setup of test_db*",
+            "*PermissionError: no credentials",
+        ]
+    )
+    assert suite.log() == []
