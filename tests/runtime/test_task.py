@@ -65,6 +65,23 @@ class TestRegistration:
 
         assert clean_default_registry.names() == ["x"]
 
+    def test_called_with_no_arguments_is_like_bare(
+        self, clean_default_registry: TaskRegistry
+    ) -> None:
+        @task()
+        async def empty_parens() -> None: ...
+
+        assert clean_default_registry.get("empty_parens").fn is empty_parens
+
+    def test_an_empty_registry_passed_in_is_used_not_the_default(
+        self, clean_default_registry: TaskRegistry
+    ) -> None:
+        mine = TaskRegistry()  # empty, hence falsy: it must still be the one used
+        task(name="t", registry=mine)(lambda: None)
+        assert mine.names() == ["t"]
+        assert len(clean_default_registry) == 0
+        assert build_default_engine(registry=TaskRegistry()).registry is not default_registry
+
     def test_default_registry_is_the_default_engine_registry(self) -> None:
         assert build_default_engine().registry is default_registry
 
