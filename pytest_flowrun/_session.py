@@ -146,12 +146,21 @@ class SetupSession:
                         )
         if not direct:
             return direct
+        # The first test that needs a task starts the run, and the fixtures every task
+        # uses are resolved from there.
         first = next(iter(direct.values()))
         for name in full.ancestors(direct):
             entry = entries[name]
             item = direct.get(name, first)
             for arg in entry.fixture_args:
-                errors.extend(self._check_argument(manager, entry, arg, item))
+                problems = self._check_argument(manager, entry, arg, item)
+                if not problems and not manager.getfixturedefs(arg, first):
+                    problems = [
+                        f"task fixture {name!r} ({entry.origin}) uses fixture {arg!r}, which "
+                        f"{first.nodeid!r} cannot see; the first test needing setup starts the "
+                        f"whole run, so define {arg!r} where every such test sees it"
+                    ]
+                errors.extend(problems)
         return direct
 
     def _check_argument(

@@ -305,3 +305,33 @@ def test_two_functions_registered_under_one_task_name_fail_at_import(suite: Suit
     result = suite.run()
     assert result.ret != pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*DuplicateTaskError: task name 'db' is already taken by *"])
+
+
+def test_a_fixture_the_first_test_needing_setup_cannot_see_is_named(suite: Suite) -> None:
+    suite.conftest("from flowrun import task\n\n@task\ndef db():\n    pass\n")
+    suite.conftest(
+        """
+        import pytest
+        from flowrun import task
+
+        @pytest.fixture(scope="session")
+        def local_settings():
+            return {}
+
+        @task
+        @pytest.fixture(scope="session")
+        def api(local_settings):
+            pass
+        """,
+        where="b",
+    )
+    suite.tests(USES_DB, name="a/test_a.py")
+    suite.tests("def test_api(api): pass\n", name="b/test_b.py")
+    result = suite.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: flowrun: task fixture 'api' (b/conftest.py:*) uses fixture 'local_settings', "
+            "which 'a/test_a.py::test_db' cannot see; *"
+        ]
+    )
