@@ -39,10 +39,12 @@ class Engine:
     def build_dag(self, name: str, *, tasks: Iterable[str] | None = None) -> Dag:
         """Snapshot the registry and validate it as DAG ``name``.
 
-        With ``tasks``, only those tasks and their ancestors are kept. Raises the
-        validation errors of ``flowrun.dag.build_dag`` and ``UnknownTaskError``.
+        With ``tasks`` (names, or one name), only those tasks and their ancestors are kept.
+        Raises the validation errors of ``flowrun.dag.build_dag`` and ``UnknownTaskError``.
         """
         dag = build_dag(name, self.registry.snapshot())
+        if isinstance(tasks, str):  # one name, not the names of its letters
+            tasks = [tasks]
         return dag.subgraph(tasks) if tasks is not None else dag
 
     def display_dag(self, name: str, *, tasks: Iterable[str] | None = None) -> str:

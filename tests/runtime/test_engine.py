@@ -78,12 +78,14 @@ class TestRunOnce:
         self, registry: TaskRegistry, engine: Engine
     ) -> None:
         task(name="a", registry=registry)(lambda: 1)
-        task(name="b", deps=["a"], registry=registry)(lambda: 2)
-        task(name="c", registry=registry)(lambda: 3)
-        report = engine.get_run_report(await engine.run_once("d", tasks=["b"]))
-        assert list(report["tasks"]) == ["a", "b"]
-        with pytest.raises(UnknownTaskError, match="'bb'"):
-            await engine.run_once("d", tasks=["bb"])
+        task(name="ab", deps=["a"], registry=registry)(lambda: 2)
+        task(name="b", registry=registry)(lambda: 3)
+        report = engine.get_run_report(await engine.run_once("d", tasks=["ab"]))
+        assert list(report["tasks"]) == ["a", "ab"]
+        report = engine.get_run_report(await engine.run_once("d", tasks="ab"))
+        assert list(report["tasks"]) == ["a", "ab"]  # one name, not the names 'a' and 'b'
+        with pytest.raises(UnknownTaskError, match="'abb'"):
+            await engine.run_once("d", tasks=["abb"])
 
     @pytest.mark.asyncio
     async def test_a_bare_bundle_is_wrapped_in_a_run_context(
