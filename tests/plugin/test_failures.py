@@ -358,3 +358,54 @@ def test_a_failing_fixture_that_a_task_uses_stops_the_run_before_any_task(suite:
         ]
     )
     assert suite.log() == []
+
+
+@pytest.mark.slow
+def test_faults_together_give_the_right_outcomes_teardowns_and_a_prompt_exit(
+    suite: Suite,
+) -> None:
+    suite.conftest(
+        """
+        import time
+        from flowrun import task
+
+        @task
+        def resource():
+            yield "resource"
+            log("resource down")
+
+        @task(deps=[resource])
+        def raises(resource):
+            raise OSError("disk full")
+
+        @task(deps=[resource], timeout_s=0.3)
+        def hangs(resource):
+            time.sleep(60)  # abandoned after its timeout; must not hold the exit
+
+        @task(deps=[resource])
+        def fine(resource):
+            return "fine"
+        """
+    )
+    suite.tests(
+        """
+        def test_raises(raises): pass
+        def test_hangs(hangs): pass
+        def test_fine(fine): pass
+        def test_plain(): pass
+        """
+    )
+    started = time.monotonic()
+    result = suite.run_subprocess("--flowrun-report=report.json", timeout=60)
+    took = time.monotonic() - started
+    result.assert_outcomes(passed=2, errors=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert took < 30  # far below the 60 s the abandoned thread sleeps
+    assert suite.log() == ["resource down"]
+    statuses = {name: task["status"] for name, task in suite.report()["tasks"].items()}
+    assert statuses == {
+        "resource": "SUCCESS",
+        "raises": "FAILED",
+        "hangs": "TIMED_OUT",
+        "fine": "SUCCESS",
+    }
