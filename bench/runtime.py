@@ -96,13 +96,20 @@ def compare(
 
 
 def _row(
-    target: str, figure: str, limit: float, flow: list[float], mini: list[float], n: int
+    target: str,
+    figure: str,
+    limit: float | None,
+    flow: list[float],
+    mini: list[float],
+    n: int,
+    note: str = "",
 ) -> Result:
     return Result(
         target,
         figure,
         median_of_ratios(flow, mini),
         limit,
+        note=note,
         details={
             "flowrun_s": median(flow),
             "minimal_s": median(mini),
@@ -136,7 +143,25 @@ def target_2(settings: Settings) -> list[Result]:
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
         list(pool.map(time.sleep, [0.005] * MAX_PARALLEL))  # start every thread up front
         flow, mini = compare(graph, _block_10ms, reps, executor=pool)
-    rows.append(_row("2", "makespan: 500 x 10 ms sync, same pool", 1.10, flow, mini, len(graph)))
+        rows.append(
+            _row("2", "makespan: 500 x 10 ms sync, same pool", 1.10, flow, mini, len(graph))
+        )
+        own, warm = paired(
+            lambda: time_flowrun(make_engine(graph, _block_10ms), len(graph)),
+            lambda: time_minimal(graph, _block_10ms, pool),
+            reps,
+        )
+    rows.append(
+        _row(
+            "2",
+            "makespan: sync, flowrun's own pool vs minimal on a warm pool",
+            None,
+            own,
+            warm,
+            len(graph),
+            note="the default: a daemon-thread pool per run, its threads started by the run",
+        )
+    )
     return rows
 
 
@@ -159,7 +184,7 @@ def target_3(settings: Settings) -> list[Result]:
     small, big = 10_000, 100_000
     small_graph = workloads.layered(small, parents=3)
     big_graph = workloads.layered(big, parents=3)
-    reps = 2 if settings.quick else 3
+    reps = 2 if settings.quick else 5
     per_small: list[float] = []
     per_big: list[float] = []
     for _ in range(reps):
@@ -167,6 +192,14 @@ def target_3(settings: Settings) -> list[Result]:
         per_small.append(time_flowrun(make_engine(small_graph, _noop), small) / small)
         gc.collect()
         per_big.append(time_flowrun(make_engine(big_graph, _noop), big) / big)
+    if not settings.quick:  # the same figure for the minimal scheduler, for context
+        mini_small: list[float] = []
+        mini_big: list[float] = []
+        for _ in range(reps):
+            gc.collect()
+            mini_small.append(time_minimal(small_graph, _noop) / small)
+            gc.collect()
+            mini_big.append(time_minimal(big_graph, _noop) / big)
     rows = [
         Result(
             "3",
@@ -181,6 +214,20 @@ def target_3(settings: Settings) -> list[Result]:
             },
         )
     ]
+    if not settings.quick:
+        rows.append(
+            Result(
+                "3",
+                "scale: the minimal scheduler's per-task wall 100k / 10k",
+                median_of_ratios(mini_big, mini_small),
+                None,
+                note="CPython's own growth on the same DAGs (full garbage collections at 100k)",
+                details={
+                    "us_per_task_10k": median(mini_small) * 1e6,
+                    "us_per_task_100k": median(mini_big) * 1e6,
+                },
+            )
+        )
 
     graph = workloads.independent(small)
     fns = dict.fromkeys(graph, _noop)
