@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
+import flowrun.scheduler
 from flowrun import (
     RunRecord,
     RunStatus,
@@ -41,7 +43,10 @@ KINDS = (SYNC, ASYNC, SYNC_GEN, ASYNC_GEN)
 GENERATOR_KINDS = (SYNC_GEN, ASYNC_GEN)
 
 OK, RAISE, FLAKY, TIMEOUT, HANG = "ok", "raise", "flaky", "timeout", "hang"
-OUTCOMES = (OK, RAISE, FLAKY, TIMEOUT, HANG)
+#: An async body that swallows the cancellation at its timeout and goes on regardless,
+#: past flowrun's grace period (``GRACE_S`` in these tests), then ends normally.
+STUBBORN = "stubborn"
+OUTCOMES = (OK, RAISE, FLAKY, TIMEOUT, HANG, STUBBORN)
 
 #: How long a "hang" body would block if nothing released it.
 HANG_S = 30.0
@@ -49,6 +54,10 @@ HANG_S = 30.0
 OVERRUN = 10.0
 #: Upper bound for a run_once call to return; a bug, not slowness, if exceeded.
 RUN_LIMIT_S = 60.0
+#: flowrun's CANCEL_GRACE_S during these runs, and how long a stubborn body keeps going
+#: after swallowing its cancellation (a timer ordering, not a race: always after).
+GRACE_S = 0.02
+STUBBORN_S = 0.1
 
 
 class InjectedError(Exception):
@@ -76,7 +85,10 @@ class TaskPlan:
 
     @property
     def abandoned_on_timeout(self) -> bool:
-        """True if flowrun gives up on this body while it still runs (sync, overrunning)."""
+        """True if flowrun gives up on this body while it still runs: a sync body that
+        overruns its timeout, or an async one that ignores the cancellation."""
+        if self.outcome == STUBBORN:
+            return True
         return self.kind in (SYNC, SYNC_GEN) and self.outcome in (TIMEOUT, HANG)
 
     def expected_own_status(self) -> TaskStatus:
@@ -218,6 +230,12 @@ async def _async_setup(
     try:
         if plan.outcome == HANG:
             await asyncio.sleep(HANG_S)
+        elif plan.outcome == STUBBORN:
+            try:
+                await asyncio.sleep(HANG_S)
+            except asyncio.CancelledError:
+                log.add("swallowed", plan.name, attempt)
+                await asyncio.sleep(STUBBORN_S)
         elif plan.outcome == TIMEOUT:
             await asyncio.sleep(max(plan.timeout_s or 0.0, 0.01) * OVERRUN)
         elif plan.duration_s:
@@ -331,7 +349,15 @@ def register_plan(plan: DagPlan, log: EventLog, registry: TaskRegistry) -> None:
 
 
 async def run_plan(plan: DagPlan) -> Outcome:
-    """Run ``plan`` once on a fresh engine; cancel ``run_once`` as planned."""
+    """Run ``plan`` once on a fresh engine; cancel ``run_once`` as planned.
+
+    flowrun's grace period for code that ignores cancellation is shortened to ``GRACE_S``.
+    """
+    with mock.patch.object(flowrun.scheduler, "CANCEL_GRACE_S", GRACE_S):
+        return await _run_plan(plan)
+
+
+async def _run_plan(plan: DagPlan) -> Outcome:
     log = EventLog()
     registry = TaskRegistry()
     register_plan(plan, log, registry)
@@ -378,6 +404,12 @@ async def run_plan(plan: DagPlan) -> Outcome:
         for timer in timers:
             timer.cancel()
         log.release.set()
+    # Abandoned bodies end in their own time; a stubborn async setup that yields after all
+    # is torn down on this loop, so keep the loop running until everything has ended.
+    for _ in range(2000):  # ten seconds at most
+        if not log.open_bodies():
+            break
+        await asyncio.sleep(0.005)
     if pool is not None:
         # flowrun never shuts down an executor it was given: it still takes work.
         assert pool.submit(int).result(timeout=RUN_LIMIT_S) == 0
@@ -547,9 +579,9 @@ def check_guarantees(out: Outcome) -> None:
     # the teardown an abandoned setup runs in its own thread once it reaches its yield.
     def abandoned(name: str) -> bool:
         p = plans[name]
-        return p.kind in (SYNC, SYNC_GEN) and (
-            p.abandoned_on_timeout or statuses[name] is TaskStatus.CANCELLED
-        )
+        if p.abandoned_on_timeout:
+            return True
+        return statuses[name] is TaskStatus.CANCELLED and p.kind in (SYNC, SYNC_GEN)
 
     def teardown_abandoned(name: str) -> bool:
         return teardown_status[name] in (TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
@@ -646,7 +678,9 @@ def check_abandoned_setups_cleaned(out: Outcome, timeout_s: float = 10.0) -> Non
     def given_up(name: str) -> bool:
         p = plans[name]
         status = out.record.tasks[name].status if out.record is not None else None
-        return p.kind == SYNC_GEN and (p.abandoned_on_timeout or status is not TaskStatus.SUCCESS)
+        if p.kind not in GENERATOR_KINDS:
+            return False
+        return p.abandoned_on_timeout or status is not TaskStatus.SUCCESS
 
     # An abandoned setup tears itself down in its thread right after its yield: the body's
     # "end" is logged just before, so give the thread a moment to get there.

@@ -5,19 +5,22 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from ._scenario import (
+    ASYNC,
+    ASYNC_GEN,
     FLAKY,
     GENERATOR_KINDS,
     HANG,
     KINDS,
     OK,
     RAISE,
+    STUBBORN,
     TIMEOUT,
     DagPlan,
     TaskPlan,
 )
 
 #: Mostly successes, so failures have descendants to skip and independent branches to spare.
-_OUTCOMES = [OK] * 6 + [RAISE, FLAKY, TIMEOUT, HANG]
+_OUTCOMES = [OK] * 6 + [RAISE, FLAKY, TIMEOUT, HANG, STUBBORN]
 _TEARDOWNS = [OK] * 8 + [RAISE, HANG]
 #: Timeouts of overrunning tasks: short, since flowrun does not wait for them.
 _SHORT_TIMEOUTS = [0.01, 0.02, 0.03]
@@ -30,11 +33,13 @@ def task_plans(draw: st.DrawFn, name: str, deps: tuple[str, ...], *, hang: bool 
     kind = draw(st.sampled_from(KINDS))
     outcome = draw(st.sampled_from(_OUTCOMES))
     teardown = draw(st.sampled_from(_TEARDOWNS)) if kind in GENERATOR_KINDS else OK
+    if outcome == STUBBORN and kind not in (ASYNC, ASYNC_GEN):
+        outcome = TIMEOUT  # only async code can ignore a cancellation
     if not hang:  # a hung thread would hold a worker of a bounded pool until the end
         outcome = TIMEOUT if outcome == HANG else outcome
         teardown = OK if teardown == HANG else teardown
     timeout_s: float | None
-    if outcome in (TIMEOUT, HANG):
+    if outcome in (TIMEOUT, HANG, STUBBORN):
         timeout_s = draw(st.sampled_from(_SHORT_TIMEOUTS))
     elif teardown == HANG:
         timeout_s = TEARDOWN_TIMEOUT_S
