@@ -92,8 +92,8 @@ def test_flowrun_dag_adds_a_per_task_table_and_the_critical_path(suite: Suite) -
     result.stdout.fnmatch_lines(
         [
             "task * status * start * duration * attempts * error",
-            "db * SUCCESS * 0.00s * 0.2*s * 1",
-            "api * SUCCESS * 0.00s * 0.1*s * 1",
+            "db * SUCCESS * 0.0*s * 0.2*s * 1",
+            "api * SUCCESS * 0.0*s * 0.1*s * 1",
             "seed * SUCCESS * 0.2*s * 0.1*s * 1",
             "broken * FAILED * 0.2*s * *s * 1 * KeyError: 'missing'",
             "critical path: db -> seed (0.3*s)",

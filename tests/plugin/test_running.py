@@ -158,7 +158,7 @@ class TestConcurrency:
             @task
             async def slow():
                 log("slow started")
-                await asyncio.sleep(0.8)
+                await asyncio.sleep(1.2)
                 log("slow done")
                 return "slow"
             """
@@ -216,20 +216,20 @@ class TestConcurrency:
                     @task(name=f"t{i}")
                     async def body():
                         enter()
-                        await asyncio.sleep(0.05)
+                        await asyncio.sleep(0.2)
                         leave()
                 else:
                     @task(name=f"t{i}")
                     def body():
                         enter()
-                        time.sleep(0.05)
+                        time.sleep(0.2)
                         leave()
                 return body
 
-            for i in range(8):  # tasks are found by their module-level names
+            for i in range(6):  # tasks are found by their module-level names
                 globals()[f"t{i}"] = make(i)
 
-            @task(deps=[f"t{i}" for i in range(8)])
+            @task(deps=[f"t{i}" for i in range(6)])
             def peak():
                 return state["peak"]
             """
