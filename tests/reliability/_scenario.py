@@ -33,6 +33,7 @@ from flowrun import (
     StateStore,
     TaskFailedError,
     TaskRegistry,
+    TaskRunRecord,
     TaskStatus,
     build_default_engine,
     task,
@@ -319,6 +320,47 @@ def make_body(plan: TaskPlan, log: EventLog) -> Callable[..., Any]:
 # -- running ------------------------------------------------------------------------------
 
 
+_MOVES: dict[TaskStatus, set[TaskStatus]] = {
+    TaskStatus.PENDING: {TaskStatus.RUNNING, TaskStatus.SKIPPED, TaskStatus.CANCELLED},
+    TaskStatus.RUNNING: {
+        TaskStatus.RUNNING,  # the start time moves when a queued sync call starts
+        TaskStatus.PENDING,  # a retry
+        TaskStatus.SUCCESS,
+        TaskStatus.FAILED,
+        TaskStatus.TIMED_OUT,
+        TaskStatus.CANCELLED,
+    },
+    TaskStatus.SUCCESS: {TaskStatus.SUCCESS},  # its teardown is recorded
+}
+
+
+class CheckingStore(StateStore):
+    """The in-memory store, noting every move of a task record that is not allowed: a
+    terminal status never changes, attempts never go down, a teardown is recorded once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.violations: list[str] = []
+        self._last: dict[tuple[str, str], TaskRunRecord] = {}
+
+    def create(self, run: RunRecord) -> None:
+        super().create(run)
+        for name, record in run.tasks.items():
+            self._last[(run.run_id, name)] = record
+
+    def mark(self, run_id: str, record: TaskRunRecord) -> None:
+        old = self._last.get((run_id, record.name))
+        if old is not None:
+            if record.status not in _MOVES.get(old.status, set()):
+                self.violations.append(f"{record.name}: {old.status} -> {record.status}")
+            if record.attempts < old.attempts:
+                self.violations.append(f"{record.name}: attempts went down")
+            if old.teardown_status is not None:
+                self.violations.append(f"{record.name}: changed after its teardown")
+        super().mark(run_id, record)
+        self._last[(run_id, record.name)] = record
+
+
 @dataclass
 class Outcome:
     """What a run left behind."""
@@ -329,7 +371,7 @@ class Outcome:
     record: RunRecord | None
     report: dict[str, Any] | None
     cancelled: bool
-    store: StateStore = field(repr=False, default_factory=StateStore)
+    store: CheckingStore = field(repr=False, default_factory=CheckingStore)
     #: What ``ActiveRun.result`` gave for each of ``plan.awaits``: a value or the error.
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -361,7 +403,7 @@ async def _run_plan(plan: DagPlan) -> Outcome:
     log = EventLog()
     registry = TaskRegistry()
     register_plan(plan, log, registry)
-    store = StateStore()
+    store = CheckingStore()
     pool = ThreadPoolExecutor(plan.pool_workers) if plan.pool_workers is not None else None
     engine = build_default_engine(
         executor=pool,
@@ -465,7 +507,9 @@ def check_guarantees(out: Outcome) -> None:
         assert not events, f"tasks ran in a run that was never created: {events[:5]}"
         return
 
-    # 1. Terminal states, the same in the store and the report; the run is finalized.
+    # 1. Terminal states, the same in the store and the report; the run is finalized; no
+    # record ever left a terminal state.
+    assert not out.store.violations, out.store.violations[:5]
     json.dumps(report)
     assert set(record.tasks) == set(names)
     assert set(report["tasks"]) == set(names)
