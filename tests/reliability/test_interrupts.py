@@ -109,6 +109,7 @@ async def test_code_ignoring_cancellation_delays_the_return_by_the_grace_period_
     monkeypatch.setattr(flowrun.scheduler, "CANCEL_GRACE_S", grace)
     ended = asyncio.Event()
     started = asyncio.Event()
+    stop = asyncio.Event()
 
     @task(registry=registry)
     async def stubborn() -> None:
@@ -116,8 +117,8 @@ async def test_code_ignoring_cancellation_delays_the_return_by_the_grace_period_
         try:
             await asyncio.sleep(BLOCK_S * 10)
         except asyncio.CancelledError:
-            try:
-                await asyncio.sleep(BLOCK_S)  # keeps going after the cancellation
+            try:  # keeps going after the cancellation, for BLOCK_S or until told to stop
+                await asyncio.wait_for(stop.wait(), BLOCK_S)
             finally:
                 ended.set()
             raise
@@ -134,6 +135,8 @@ async def test_code_ignoring_cancellation_delays_the_return_by_the_grace_period_
     report = engine.get_run_report(engine.last_run_id)
     assert report["status"] == "CANCELLED"
     assert report["tasks"]["stubborn"]["status"] == "CANCELLED"
+    assert not ended.is_set()  # run_once did not wait for it
+    stop.set()
     await asyncio.wait_for(ended.wait(), BLOCK_S * 3)
 
 
