@@ -522,6 +522,16 @@ def check_guarantees(out: Outcome) -> None:
     assert record.finished_at is not None
     assert report["status"] == record.status.value
     assert sum(report["counts"].values()) == len(names)
+    # Times in order: ready, started, finished, all within the run.
+    assert record.started_at is not None
+    assert record.started_at <= record.finished_at
+    for name in names:
+        rec = record.tasks[name]
+        times = [t for t in (rec.ready_at, rec.started_at, rec.finished_at) if t is not None]
+        assert times == sorted(times), f"{name}: times out of order {times}"
+        assert all(record.started_at <= t <= record.finished_at for t in times), name
+        if rec.started_at is not None and rec.status.is_terminal:
+            assert rec.status is TaskStatus.CANCELLED or rec.finished_at is not None, name
 
     statuses = {name: record.tasks[name].status for name in names}
     teardown_status = {name: record.tasks[name].teardown_status for name in names}
