@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,10 +74,11 @@ def _task_entry(record: TaskRunRecord, origin: float | None) -> dict[str, Any]:
 
 
 def _critical_path(run: RunRecord, durations: dict[str, float]) -> tuple[list[str], float]:
-    """The heaviest dependency chain by running time (records are in topological order)."""
+    """The heaviest dependency chain by running time."""
     best: dict[str, float] = {}
     via: dict[str, str | None] = {}
-    for name, record in run.tasks.items():
+    for name in _parents_first(run.tasks):
+        record = run.tasks[name]
         parent = max((d for d in record.deps if d in best), key=best.__getitem__, default=None)
         best[name] = (best[parent] if parent is not None else 0.0) + durations.get(name, 0.0)
         via[name] = parent
@@ -88,6 +91,33 @@ def _critical_path(run: RunRecord, durations: dict[str, float]) -> tuple[list[st
         path.append(end)
         end = via[end]
     return path[::-1], total
+
+
+def _parents_first(tasks: Mapping[str, TaskRunRecord]) -> list[str]:
+    """Task names in topological order, whatever order a (persistent) store returned.
+
+    Ties go to the store's order, so records already in topological order (as the
+    in-memory store keeps them) come back unchanged.
+    """
+    names = list(tasks)
+    position = {name: i for i, name in enumerate(names)}
+    waiting = [0] * len(names)
+    children: list[list[int]] = [[] for _ in names]
+    for i, name in enumerate(names):
+        for dep in tasks[name].deps:
+            if dep in position:
+                children[position[dep]].append(i)
+                waiting[i] += 1
+    ready = [i for i, count in enumerate(waiting) if not count]
+    order: list[str] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(names[i])
+        for child in children[i]:
+            waiting[child] -= 1
+            if not waiting[child]:
+                heapq.heappush(ready, child)
+    return order
 
 
 def _error(error: TaskError | None) -> dict[str, str] | None:

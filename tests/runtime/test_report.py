@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import pytest
 
-from flowrun.engine import Engine
+from flowrun.engine import Engine, build_default_engine
+from flowrun.state import RunRecord, StateStore
 from flowrun.task import TaskRegistry, task
 
 RUN_KEYS = {"run_id", "dag", "status", "started_at", "finished_at", "duration_s", "tasks"}
@@ -183,3 +185,36 @@ async def test_an_unprintable_error_still_reports(registry: TaskRegistry, engine
     assert report["tasks"]["raises"]["status"] == "FAILED"
     assert report["tasks"]["raises"]["error"]["type"].endswith("Unprintable")
     assert report["tasks"]["child"]["status"] == "SKIPPED"
+
+
+class ReversingStore(StateStore):
+    """A store that hands tasks back in reverse order, as a database might (no ORDER BY)."""
+
+    def get(self, run_id: str) -> RunRecord:
+        run = super().get(run_id)
+        return replace(run, tasks=dict(reversed(list(run.tasks.items()))))
+
+
+@pytest.mark.asyncio
+async def test_critical_path_does_not_depend_on_the_order_the_store_keeps(
+    registry: TaskRegistry,
+) -> None:
+    @task(registry=registry)
+    async def first() -> None:
+        await asyncio.sleep(0.03)
+
+    @task(deps=[first], registry=registry)
+    async def second() -> None:
+        await asyncio.sleep(0.03)
+
+    @task(registry=registry)
+    async def aside() -> None:
+        await asyncio.sleep(0.001)
+
+    engine = build_default_engine(registry=registry, state_store=ReversingStore())
+    report = engine.get_run_report(await engine.run_once("d"))
+    assert list(report["tasks"]) == ["aside", "second", "first"]
+    assert report["critical_path"] == ["first", "second"]
+    tasks = report["tasks"]
+    expected = tasks["first"]["duration_s"] + tasks["second"]["duration_s"]
+    assert report["critical_path_s"] == pytest.approx(expected)
