@@ -104,7 +104,7 @@ class Discovery:
                 scope="session",
                 name=spec.name,
                 autouse=bool(spec.fixture and _marker(obj).autouse),
-            )(make_fixture_function(spec.name, spec, params, value_of))
+            )(make_fixture_function(spec.name, spec, params, value_of, source=obj))
             if spec.fixture:
                 setattr(module, attr, fixture)
             else:
@@ -163,16 +163,19 @@ class Discovery:
 
 
 def tasks_in(module: types.ModuleType) -> list[tuple[str, object, TaskSpec]]:
-    """The ``(attribute, object, spec)`` of each task in ``module``, fixtures we made excluded."""
+    """The ``(attribute, object, spec)`` of each task in ``module``."""
     from flowrun.task import TaskSpec
 
     found = []
     for attr, obj in list(vars(module).items()):
         try:
+            # A fixture made by an earlier session in this process (pytest.main called
+            # twice, a module kept in sys.modules) stands for what it replaced.
+            obj = getattr(obj, GENERATED_ATTRIBUTE, None) or obj
             spec = getattr(obj, SPEC_ATTRIBUTE, None)
         except Exception:  # a hostile __getattr__: no task
             continue
-        if isinstance(spec, TaskSpec) and not getattr(obj, GENERATED_ATTRIBUTE, False):
+        if isinstance(spec, TaskSpec):
             found.append((attr, obj, spec))
     return found
 
@@ -207,11 +210,14 @@ def make_fixture_function(
     spec: TaskSpec,
     params: Sequence[str],
     value_of: Callable[[str, pytest.FixtureRequest], Any],
+    *,
+    source: object,
 ) -> Callable[..., Any]:
     """The function of the fixture for task ``name``: it waits for the task's result.
 
     It looks like the task's own function to pytest (name, module, docstring, source
-    location) but takes ``request`` plus ``params``.
+    location) but takes ``request`` plus ``params``. ``source`` is the module attribute
+    the task came from, kept on the function as ``GENERATED_ATTRIBUTE``.
     """
 
     def fixture(request: pytest.FixtureRequest, **_: Any) -> Any:
@@ -231,5 +237,5 @@ def make_fixture_function(
     # __wrapped__ points --fixtures at the user's function.
     setattr(fixture, "__signature__", signature)  # noqa: B010
     setattr(fixture, "__wrapped__", fn)  # noqa: B010
-    setattr(fixture, GENERATED_ATTRIBUTE, True)
+    setattr(fixture, GENERATED_ATTRIBUTE, source)
     return fixture

@@ -53,7 +53,10 @@ def _has_tasks(module: types.ModuleType) -> bool:
         return False
     for obj in list(vars(module).values()):
         try:
-            if getattr(obj, SPEC_ATTRIBUTE, None) is not None:
+            if (
+                getattr(obj, SPEC_ATTRIBUTE, None) is not None
+                or getattr(obj, GENERATED_ATTRIBUTE, None) is not None
+            ):
                 return True
         except Exception:  # a hostile __getattr__: no task
             continue

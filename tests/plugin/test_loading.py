@@ -144,3 +144,26 @@ def test_importing_the_plugin_imports_neither_the_runtime_nor_asyncio(
         "if m in sys.modules))",
     )
     assert result.stdout.lines[-1] == "[]"
+
+
+def test_two_sessions_in_one_process_both_find_the_tasks(suite: Suite) -> None:
+    (suite.path / "setup_plugin.py").write_text(
+        "import pytest\n"
+        "from flowrun import task\n\n"
+        "@task\n"
+        "def db():\n    return 'db'\n\n"
+        "@task\n"
+        "@pytest.fixture(scope='session')\n"
+        "def api(db):\n    return 'api on ' + db\n"
+    )
+    suite.conftest('pytest_plugins = ["setup_plugin"]\n')
+    suite.tests("def test_api(api):\n    assert api == 'api on db'\n")
+    result = suite.pytester.run(
+        sys.executable,
+        "-c",
+        "import sys, pytest; "
+        "codes = [pytest.main(['-q', '-p', 'no:cacheprovider']) for _ in range(2)]; "
+        "sys.exit(max(codes))",
+    )
+    assert result.ret == 0, result.stdout.str()
+    assert result.stdout.str().count("flowrun: 2 tasks run, 0 failed") == 2
