@@ -88,6 +88,24 @@ class TestRunOnce:
             await engine.run_once("d", tasks=["abb"])
 
     @pytest.mark.asyncio
+    async def test_a_dag_from_configuration_children_declared_first(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        # As from YAML or a database: names and deps as strings, in no particular order.
+        config = {"report": ["clean", "stats"], "clean": ["load"], "stats": ["load"], "load": []}
+
+        def make(name: str) -> Any:
+            def step(upstream: dict[str, str]) -> str:
+                return f"{name}({', '.join(sorted(upstream.values()))})"
+
+            return step
+
+        for name, deps in config.items():
+            task(name=name, deps=deps, registry=registry)(make(name))
+        report = engine.get_run_report(await engine.run_once("from_config"))
+        assert report["tasks"]["report"]["result"] == "report(clean(load()), stats(load()))"
+
+    @pytest.mark.asyncio
     async def test_a_bare_bundle_is_wrapped_in_a_run_context(
         self, registry: TaskRegistry, engine: Engine
     ) -> None:
