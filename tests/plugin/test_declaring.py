@@ -328,6 +328,32 @@ class TestTaskFixtures:
         suite.tests("def test_fetch(fetch):\n    assert fetch == 'http://example/user'\n")
         suite.run().assert_outcomes(passed=1)
 
+    def test_a_task_fixture_may_take_the_context_and_upstream_which_pytest_never_sees(
+        self, suite: Suite
+    ) -> None:
+        suite.conftest(
+            """
+            import pytest
+            from flowrun import RunContext, task
+
+            def pytest_flowrun_context(config):
+                return RunContext({"region": "eu"})
+
+            @task
+            def db():
+                return "db"
+
+            @task(deps=[db])
+            @pytest.fixture(scope="session")
+            def api(context: RunContext, upstream, tmp_path_factory):
+                return (context.deps["region"], upstream, tmp_path_factory is not None)
+            """
+        )
+        suite.tests("def test_api(api):\n    assert api == ('eu', {'db': 'db'}, True)\n")
+        result = suite.run("--setup-show")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["*SETUP    S api (fixtures used: db, tmp_path_factory)"])
+
     def test_a_task_needing_a_context_without_the_hook_errors_saying_so(self, suite: Suite) -> None:
         suite.conftest(
             """
