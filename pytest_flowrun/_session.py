@@ -475,8 +475,14 @@ class SetupSession:
         worker = getattr(self.config, "workerinput", {}).get("workerid")
         if worker:
             path = path.with_name(f"{path.stem}.{worker}{path.suffix}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"flowrun: cannot write the report to {str(path)!r} (--flowrun-report / "
+                f"flowrun_report): {exc.strerror or exc}"
+            ) from None
 
 
 def _serve(loop: asyncio.AbstractEventLoop) -> None:

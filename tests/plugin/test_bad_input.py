@@ -335,3 +335,12 @@ def test_a_fixture_the_first_test_needing_setup_cannot_see_is_named(suite: Suite
             "which 'a/test_a.py::test_db' cannot see; *"
         ]
     )
+
+
+def test_a_report_path_that_cannot_be_written_is_named(suite: Suite) -> None:
+    suite.conftest("from flowrun import task\n\n@task\ndef db():\n    pass\n")
+    suite.tests(USES_DB)
+    (suite.path / "taken").mkdir()
+    result = suite.run("--flowrun-report=taken")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: flowrun: cannot write the report to '*taken'*"])
