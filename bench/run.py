@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
     mode = "quick" if args.quick else "full"
     print(f"flowrun bench ({mode}, {settings.reps} reps), {os.cpu_count()} cpu(s)", flush=True)
+    if args.quick:
+        print("quick mode: few repetitions, so a verdict near its target is indicative only")
     results: list[Result] = []
     started = time.perf_counter()
     for key in wanted:
