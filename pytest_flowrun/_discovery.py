@@ -78,6 +78,7 @@ class Discovery:
         scope_dir: Path | None = None
         if plugin_name.endswith("conftest.py"):
             scope_dir = Path(plugin_name).parent
+        added: list[tuple[str, object, TaskEntry]] = []
         for attr, obj, spec in found:
             fixture_fn = _fixture_function(obj)
             origin = self.origin_of(spec.fn if fixture_fn is None else fixture_fn)
@@ -97,14 +98,20 @@ class Discovery:
                         "task names are shared by the whole session, rename one of them"
                     )
                 continue
-            entry = TaskEntry(spec, origin, scope_dir)
-            params = self._fixture_params(entry)
-            self.entries[spec.name] = entry
+            self.entries[spec.name] = entry = TaskEntry(spec, origin, scope_dir)
+            added.append((attr, obj, entry))
+        # Fixtures are made once the whole module is known: a task may depend on one below.
+        for attr, obj, entry in added:
+            spec = entry.spec
             fixture = pytest.fixture(
                 scope="session",
                 name=spec.name,
                 autouse=bool(spec.fixture and _marker(obj).autouse),
-            )(make_fixture_function(spec.name, spec, params, value_of, source=obj))
+            )(
+                make_fixture_function(
+                    spec.name, spec, self._fixture_params(entry), value_of, source=obj
+                )
+            )
             if spec.fixture:
                 setattr(module, attr, fixture)
             else:

@@ -407,13 +407,13 @@ class TestFixtureTooling:
             """
             from flowrun import task
 
+            @task(deps=["db"])  # declared above the task it depends on
+            def migrate(db):
+                return 2
+
             @task
             def db():
                 return 1
-
-            @task(deps=[db])
-            def migrate(db):
-                return 2
             """
         )
         suite.tests("def test_migrate(migrate): pass\n")
