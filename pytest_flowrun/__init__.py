@@ -15,3 +15,5 @@ The tasks that the selected tests need start together when the first such test i
 up, run under ``--flowrun-max-parallel`` with ``--flowrun-timeout``, and each test waits
 only for its own. ``pytest_flowrun.hooks`` declares ``pytest_flowrun_context``.
 """
+
+from __future__ import annotations
