@@ -51,6 +51,8 @@ CANCEL_GRACE_S = 2.0
 _PENDING = TaskStatus.PENDING
 _RUNNING = TaskStatus.RUNNING
 _SUCCESS = TaskStatus.SUCCESS
+_ASYNC = TaskKind.ASYNC
+_ASYNC_GENERATOR = TaskKind.ASYNC_GENERATOR
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -409,13 +411,15 @@ class ActiveRun:
         self._mark(record)
         timeout = spec.timeout_s if spec.timeout_s is not None else self._default_timeout
         me = self._tasks[i]
+        kind = spec.kind
+        is_async = kind is _ASYNC or kind is _ASYNC_GENERATOR  # TaskKind.is_async, inlined
         watchdog = None
-        if timeout is not None and spec.kind.is_async:
+        if timeout is not None and is_async:
             watchdog = self._loop.call_later(
                 timeout + CANCEL_GRACE_S, self._overdue, i, me, timeout
             )
         on_start = None
-        if not spec.kind.is_async:
+        if not is_async:
             on_start = functools.partial(self._started, i, me)
         try:
             outcome = await self._executor.run(spec, self._arguments(i), timeout, on_start)
