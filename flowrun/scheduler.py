@@ -637,7 +637,8 @@ class ActiveRun:
                         context = self._handle_contexts.get(i)
                         if context is None:
                             context = self._base_context.copy()
-                        running[self._loop.create_task(self._teardown_one(i), context=context)] = i
+                        teardown = self._teardown_one(i, context)
+                        running[self._loop.create_task(teardown, context=context)] = i
                         continue
                     for p in self._parents[i]:  # nothing to undo here: unblock the parents
                         blocking[p] -= 1
@@ -675,14 +676,32 @@ class ActiveRun:
         if interrupted is not None:
             raise interrupted
 
-    async def _teardown_one(self, i: int) -> None:
+    async def _teardown_one(self, i: int, context: contextvars.Context) -> None:
         spec = self._specs[i]
         handle = self._handles[i]
         timeout = spec.timeout_s if spec.timeout_s is not None else self._default_timeout
         started = time.perf_counter()
+        work = self._executor.teardown(spec, handle, timeout)
+        inner = None  # a sync teardown overrunning its timeout is abandoned by the executor
+        if timeout is not None and spec.kind is TaskKind.ASYNC_GENERATOR:
+            # Async code can swallow its timeout's cancellation: wait for it in a task of
+            # its own (in the same Context), and give up on it CANCEL_GRACE_S later.
+            inner = self._loop.create_task(work, context=context)
         try:
-            outcome = await self._executor.teardown(spec, handle, timeout)
+            if inner is None or timeout is None:
+                outcome = await work
+            else:
+                await asyncio.wait((inner,), timeout=timeout + CANCEL_GRACE_S)
+                if inner.done():
+                    outcome = inner.result()
+                else:
+                    self._late_teardowns.add(inner)  # abandoned: keep it referenced
+                    inner.add_done_callback(self._late_teardowns.discard)
+                    overdue = TaskTimeoutError(spec.name, timeout, phase="teardown")
+                    outcome = AttemptOutcome(TaskStatus.TIMED_OUT, error=overdue)
         except asyncio.CancelledError:
+            if inner is not None:
+                inner.cancel()
             self._torn(i, TaskStatus.CANCELLED, time.perf_counter() - started, None)
             raise
         error = TaskError.from_exception(outcome.error) if outcome.error is not None else None

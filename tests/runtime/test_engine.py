@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import flowrun.scheduler as scheduler_module
 from flowrun.context import RunContext
 from flowrun.engine import Engine, build_default_engine
 from flowrun.errors import FlowrunError, InvalidOptionError, UnknownRunError, UnknownTaskError
@@ -262,7 +264,7 @@ class TestGeneratorTasks:
             seen["sync"] = current_resource.get()
             current_resource.reset(token)
 
-        @task(registry=registry)
+        @task(registry=registry, timeout_s=5)  # a teardown with a timeout runs in a task
         async def async_resource() -> AsyncIterator[str]:
             token = current_resource.set("async")
             yield current_resource.get()
@@ -394,6 +396,38 @@ class TestGeneratorTasks:
         assert teardown["status"] == "TIMED_OUT"
         assert "teardown timed out" in teardown["error"]["message"]
         assert teardown["duration_s"] < 5 / 4
+
+    @pytest.mark.asyncio
+    async def test_a_teardown_ignoring_its_cancellation_is_abandoned_after_a_grace(
+        self, registry: TaskRegistry, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(scheduler_module, "CANCEL_GRACE_S", 0.05)
+        release = asyncio.Event()
+        stubborn_s = 1.0
+        torn: list[str] = []
+
+        @task(registry=registry)
+        async def base() -> AsyncIterator[None]:
+            yield
+            torn.append("base")
+
+        @task(deps=[base], registry=registry, timeout_s=0.03)
+        async def stubborn() -> AsyncIterator[None]:
+            yield
+            try:
+                await asyncio.sleep(stubborn_s)
+            except asyncio.CancelledError:  # swallowed: the teardown goes on regardless
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(stubborn_s):
+                        await release.wait()
+
+        started = time.perf_counter()
+        report = engine.get_run_report(await engine.run_once("d"))
+        elapsed = time.perf_counter() - started
+        release.set()
+        assert report["tasks"]["stubborn"]["teardown"]["status"] == "TIMED_OUT"
+        assert torn == ["base"]  # its parent was still torn down after it
+        assert elapsed / stubborn_s < 0.5
 
     @pytest.mark.asyncio
     async def test_a_parent_is_torn_down_even_when_its_child_failed(
