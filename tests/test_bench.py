@@ -1,0 +1,61 @@
+"""The benchmark's own pieces: the synthetic suite's figures and the reference scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from bench import workloads
+from bench.reference import run_minimal
+from bench.suite import make_suite
+
+
+def test_the_synthetic_suite_has_the_issues_figures() -> None:
+    suite = make_suite()
+    assert len(suite.steps) == 40
+    assert {step.layer for step in suite.steps} == set(range(6))
+    assert all(1 <= len(step.deps) <= 3 for step in suite.steps if step.layer)
+    assert all(0.05 <= step.duration_s <= 0.4 for step in suite.steps)
+    assert round(suite.critical_path_s, 3) == 1.58
+    assert round(suite.serial_s, 3) == 8.76
+    assert len(suite.tests) == 200
+    assert all(1 <= len(needs) <= 3 for needs in suite.tests)
+    needed = {leaf for needs in suite.tests for leaf in needs}
+    used = {dep for step in suite.steps for dep in step.deps}
+    assert needed == {step.name for step in suite.steps} - used  # every leaf, leaves only
+
+
+def test_workloads_are_deterministic_and_topological() -> None:
+    graph = workloads.layered(1_000, parents=3)
+    assert graph == workloads.layered(1_000, parents=3)
+    seen: set[str] = set()
+    for name, deps in graph.items():
+        assert set(deps) <= seen
+        seen.add(name)
+    assert sum(1 for deps in graph.values() if not deps) == 100  # the first layer
+    assert all(len(deps) == 3 for deps in graph.values() if deps)
+
+
+def test_the_minimal_scheduler_respects_dependencies_and_the_bound() -> None:
+    graph = workloads.layered(300, parents=3, width=30)
+    order: list[str] = []
+    running = 0
+    peak = 0
+
+    def make(name: str) -> Callable[[], Coroutine[Any, Any, str]]:
+        async def fn() -> str:
+            nonlocal running, peak
+            assert all(dep in order for dep in graph[name])
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0)
+            running -= 1
+            order.append(name)
+            return name
+
+        return fn
+
+    results = asyncio.run(run_minimal(graph, {n: make(n) for n in graph}, 7))
+    assert results == {n: n for n in graph}
+    assert peak <= 7
