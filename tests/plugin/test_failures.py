@@ -164,6 +164,37 @@ class TestTeardown:
         assert teardown["status"] == "FAILED"
         assert teardown["error"]["message"] == "b stuck"
 
+    def test_a_hanging_teardown_is_bounded_by_the_timeout_and_reported(self, suite: Suite) -> None:
+        suite.conftest(
+            """
+            import asyncio
+            from flowrun import task
+
+            @task
+            async def hangs_on_exit():
+                yield "up"
+                await asyncio.sleep(30)
+
+            @task
+            def other():
+                yield "other"
+                log("other down")
+            """
+        )
+        suite.tests("def test_both(hangs_on_exit, other): pass\n")
+        result = suite.run("--flowrun-timeout=0.3", "--flowrun-report=report.json")
+        result.assert_outcomes(passed=1, errors=1)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        assert suite.log() == ["other down"]
+        result.stdout.fnmatch_lines(
+            [
+                "flowrun: teardown failed: task 'hangs_on_exit': TaskTimeoutError: *",
+                "task 'hangs_on_exit' teardown TIMED_OUT: TaskTimeoutError: task "
+                "'hangs_on_exit': teardown timed out after 0.3s",
+            ]
+        )
+        assert suite.report()["tasks"]["hangs_on_exit"]["teardown"]["status"] == "TIMED_OUT"
+
     def test_tasks_tear_down_before_the_session_fixtures_they_use_and_after_their_users(
         self, suite: Suite
     ) -> None:
