@@ -45,7 +45,8 @@ from flowrun.task import TaskKind, _is_real
 
 __all__ = ["ActiveRun", "Scheduler", "SchedulerConfig", "TaskFailedError"]
 
-#: How long a cancelled run waits for task code that ignores cancellation.
+#: How long async task code that ignores its cancellation is waited for before it is
+#: abandoned: after the run is cancelled, or after an attempt's or a teardown's timeout.
 CANCEL_GRACE_S = 2.0
 
 _PENDING = TaskStatus.PENDING
