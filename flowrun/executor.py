@@ -2,7 +2,8 @@
 
 Coroutine functions run on the running event loop; sync functions run in a
 ``concurrent.futures.Executor`` (a thread pool flowrun owns, or any executor passed in,
-which then stays the caller's to shut down). A sync call that overruns its timeout cannot
+which then stays the caller's to shut down). A sync call's timeout starts when a worker
+picks it up, not while it waits for one. A sync call that overruns its timeout cannot
 be killed: it is abandoned, recorded as timed out, and if it was a generator that later
 finishes its setup, its teardown runs straight away so nothing it opened is leaked.
 """
