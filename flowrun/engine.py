@@ -65,7 +65,8 @@ class Engine:
         Task failures do not raise: they are in the report. Validation errors raise before
         anything runs. If the call is cancelled, running tasks are cancelled, the rest are
         recorded as CANCELLED, set-up generator tasks are torn down, and the cancellation
-        propagates.
+        propagates. If the state store raised, the run still goes to its end and the
+        store's first error is raised then.
         """
         async with self.session(name, context, tasks=tasks) as run:
             await run.wait()
