@@ -14,14 +14,18 @@ _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```\n", re.M | re.S)
 _PRINT_COMMENT = re.compile(r"^\s*print\(.*\)\s+#\s*(.+)$", re.M)
 
 
+_FILE_NAME = re.compile(r"\A# ((?:conftest|test_\w+)\.py)\n")
+
+
 def _python_blocks() -> list[tuple[str, str, str | None]]:
-    """(id, code, expected stdout) for each python block; a text block right after it is
-    its exact output."""
+    """(id, code, expected stdout) for each python script block; a text block right after
+    it is its exact output. Blocks that start with a file name comment are files of a test
+    suite, run by ``test_readme_plugin_suite``."""
     text = README.read_text(encoding="utf-8")
     blocks = list(_BLOCK.finditer(text))
     found = []
     for i, match in enumerate(blocks):
-        if match.group(1) != "python":
+        if match.group(1) != "python" or _FILE_NAME.match(match.group(2)):
             continue
         expected = None
         following = blocks[i + 1] if i + 1 < len(blocks) else None
@@ -61,3 +65,31 @@ def test_readme_block_runs_and_prints_what_it_says(
         assert done.stdout == expected
     for promised in _PRINT_COMMENT.findall(code):
         assert promised.strip() in done.stdout
+
+
+def _suite_files() -> dict[str, str]:
+    text = README.read_text(encoding="utf-8")
+    files = {}
+    for match in _BLOCK.finditer(text):
+        name = _FILE_NAME.match(match.group(2))
+        if match.group(1) == "python" and name:
+            files[name.group(1)] = match.group(2)
+    return files
+
+
+def test_readme_plugin_suite_passes_with_its_setup_run_as_a_dag(pytester: pytest.Pytester) -> None:
+    files = _suite_files()
+    assert {"conftest.py", "test_shop.py"} <= set(files)
+    for name, code in files.items():
+        pytester.makepyfile(**{name.removesuffix(".py"): code})
+    result = pytester.runpytest_subprocess("-p", "flowrun", "--flowrun-dag")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["flowrun: 4 tasks run, 0 failed, 0 skipped; setup *"])
+
+
+def test_readme_plugin_suite_selecting_unit_tests_runs_no_setup(pytester: pytest.Pytester) -> None:
+    for name, code in _suite_files().items():
+        pytester.makepyfile(**{name.removesuffix(".py"): code})
+    result = pytester.runpytest_subprocess("-p", "flowrun", "-k", "unit")
+    result.assert_outcomes(passed=1, deselected=2)
+    result.stdout.no_fnmatch_line("flowrun: * tasks run*")
