@@ -185,21 +185,26 @@ def target_3(settings: Settings) -> list[Result]:
     small_graph = workloads.layered(small, parents=3)
     big_graph = workloads.layered(big, parents=3)
     reps = 2 if settings.quick else 5
-    per_small: list[float] = []
-    per_big: list[float] = []
-    for _ in range(reps):
-        gc.collect()
-        per_small.append(time_flowrun(make_engine(small_graph, _noop), small) / small)
-        gc.collect()
-        per_big.append(time_flowrun(make_engine(big_graph, _noop), big) / big)
-    if not settings.quick:  # the same figure for the minimal scheduler, for context
-        mini_small: list[float] = []
-        mini_big: list[float] = []
+
+    def per_task(run: Callable[[workloads.Graph], float]) -> tuple[list[float], list[float]]:
+        """Per-task seconds at 10k and 100k; each 100k run is paired with the median of
+        three 10k runs around it, the short runs being the noisier ones."""
+        per_small: list[float] = []
+        per_big: list[float] = []
         for _ in range(reps):
-            gc.collect()
-            mini_small.append(time_minimal(small_graph, _noop) / small)
-            gc.collect()
-            mini_big.append(time_minimal(big_graph, _noop) / big)
+            smalls = []
+            for k in range(4):
+                gc.collect()
+                if k == 2:
+                    per_big.append(run(big_graph) / big)
+                else:
+                    smalls.append(run(small_graph) / small)
+            per_small.append(median(smalls))
+        return per_small, per_big
+
+    per_small, per_big = per_task(lambda g: time_flowrun(make_engine(g, _noop), len(g)))
+    if not settings.quick:  # the same figure for the minimal scheduler, for context
+        mini_small, mini_big = per_task(lambda g: time_minimal(g, _noop))
     rows = [
         Result(
             "3",
