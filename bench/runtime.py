@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import time
 import tracemalloc
 from collections.abc import Callable, Coroutine
@@ -41,7 +42,7 @@ def make_engine(
     max_parallel: int = MAX_PARALLEL,
 ) -> Engine:
     """A fresh engine whose registry holds ``graph`` with ``fn`` as every task's body."""
-    kind = TaskKind.ASYNC if asyncio.iscoroutinefunction(fn) else TaskKind.SYNC
+    kind = TaskKind.ASYNC if inspect.iscoroutinefunction(fn) else TaskKind.SYNC
     registry = TaskRegistry()
     for name, deps in graph.items():
         registry.register(TaskSpec(name, fn, deps, kind=kind))
