@@ -7,6 +7,9 @@
     │   ├── TaskSignatureError                 a parameter flowrun cannot fill
     │   └── InvalidDependencyError             a ``deps`` entry is not a task
     ├── InvalidOptionError (ValueError)        an option is out of range
+    │   ├── InvalidTimeoutError                ``timeout_s`` is not a positive duration
+    │   ├── InvalidRetriesError                ``retries`` is not a whole number >= 0
+    │   └── InvalidMaxParallelError            ``max_parallel`` is not a whole number >= 1
     ├── DuplicateTaskError (ValueError)        two functions under one name
     ├── MissingDependencyError (LookupError)   a dependency is not registered
     ├── CycleError (ValueError)                tasks depend on each other in a circle
@@ -28,7 +31,10 @@ __all__ = [
     "DuplicateTaskError",
     "FlowrunError",
     "InvalidDependencyError",
+    "InvalidMaxParallelError",
     "InvalidOptionError",
+    "InvalidRetriesError",
+    "InvalidTimeoutError",
     "MissingDependencyError",
     "SelfDependencyError",
     "TaskDefinitionError",
@@ -78,6 +84,18 @@ class InvalidOptionError(FlowrunError, ValueError):
         self.task = task
         where = f"task {task!r}: " if task is not None else ""
         super().__init__(f"{where}{option}={value!r} is invalid: {expected}")
+
+
+class InvalidTimeoutError(InvalidOptionError):
+    """Raised when ``timeout_s`` (or ``default_timeout_s``) is not a positive number of seconds."""
+
+
+class InvalidRetriesError(InvalidOptionError):
+    """Raised when ``retries`` is not a whole number >= 0."""
+
+
+class InvalidMaxParallelError(InvalidOptionError):
+    """Raised when ``SchedulerConfig.max_parallel`` is not a whole number >= 1."""
 
 
 class DuplicateTaskError(FlowrunError, ValueError):

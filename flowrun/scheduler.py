@@ -25,7 +25,9 @@ from flowrun.context import RunContext
 from flowrun.dag import Dag
 from flowrun.errors import (
     FlowrunError,
+    InvalidMaxParallelError,
     InvalidOptionError,
+    InvalidTimeoutError,
     TaskDefinitionError,
     TaskTimeoutError,
     UnknownTaskError,
@@ -63,7 +65,8 @@ class SchedulerConfig:
 
     ``max_parallel`` bounds the task bodies running at once (setup and teardown alike);
     ``default_timeout_s`` applies to tasks declared without ``timeout_s``.
-    Raises ``InvalidOptionError`` for out-of-range values.
+    Raises ``InvalidMaxParallelError`` or ``InvalidTimeoutError`` (both
+    ``InvalidOptionError``) for out-of-range values.
     """
 
     max_parallel: int = 16
@@ -72,10 +75,10 @@ class SchedulerConfig:
     def __post_init__(self) -> None:
         mp = self.max_parallel
         if not isinstance(mp, int) or isinstance(mp, bool) or mp < 1:
-            raise InvalidOptionError("max_parallel", mp, "a whole number >= 1")
+            raise InvalidMaxParallelError("max_parallel", mp, "a whole number >= 1")
         t = self.default_timeout_s
         if t is not None and (not _is_real(t) or not 0 < t < float("inf")):
-            raise InvalidOptionError(
+            raise InvalidTimeoutError(
                 "default_timeout_s", t, "a positive number of seconds, or None"
             )
 
@@ -447,6 +450,8 @@ class ActiveRun:
             self._succeeded(i, outcome)
         else:
             self._attempt_failed(i, outcome)
+            if outcome.handle is not None:  # set up, but too late: undo it now
+                self._tear_down_late(i, outcome.handle, timeout, context)
         self._launch()
         if outcome.handle is not None and spec.kind is TaskKind.ASYNC_GENERATOR:
             self._handle_contexts[i] = context

@@ -24,6 +24,8 @@ from flowrun.errors import (
     DuplicateTaskError,
     InvalidDependencyError,
     InvalidOptionError,
+    InvalidRetriesError,
+    InvalidTimeoutError,
     SelfDependencyError,
     TaskDefinitionError,
     TaskSignatureError,
@@ -292,11 +294,11 @@ def _check_options(name: str, timeout_s: object, retries: object, retry_delay_s:
     if timeout_s is not None and (
         not _is_real(timeout_s) or not (0 < float(timeout_s) < math.inf)  # type: ignore[arg-type]
     ):
-        raise InvalidOptionError(
+        raise InvalidTimeoutError(
             "timeout_s", timeout_s, "a positive number of seconds, or None", task=name
         )
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise InvalidOptionError("retries", retries, "a whole number >= 0", task=name)
+        raise InvalidRetriesError("retries", retries, "a whole number >= 0", task=name)
     if not _is_real(retry_delay_s) or not (0 <= float(retry_delay_s) < math.inf):  # type: ignore[arg-type]
         raise InvalidOptionError(
             "retry_delay_s", retry_delay_s, "a number of seconds >= 0", task=name

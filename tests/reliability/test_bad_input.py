@@ -21,7 +21,10 @@ from flowrun import (
     DuplicateTaskError,
     FlowrunError,
     InvalidDependencyError,
+    InvalidMaxParallelError,
     InvalidOptionError,
+    InvalidRetriesError,
+    InvalidTimeoutError,
     MissingDependencyError,
     RunContext,
     SchedulerConfig,
@@ -123,6 +126,15 @@ def unknown_task_selected(registry: TaskRegistry, ran: list[str]) -> None:
 # -- options ------------------------------------------------------------------------------
 
 
+#: Each bad input its own class (all of them InvalidOptionErrors); other options share it.
+OPTION_ERRORS: dict[str, type[FlowrunError]] = {
+    "timeout_s": InvalidTimeoutError,
+    "default_timeout_s": InvalidTimeoutError,
+    "retries": InvalidRetriesError,
+    "max_parallel": InvalidMaxParallelError,
+}
+
+
 def _bad_option(option: str, value: Any) -> Callable[[TaskRegistry, list[str]], None]:
     def action(registry: TaskRegistry, ran: list[str]) -> None:
         task(name="optioned", registry=registry, **{option: value})(noop)
@@ -145,7 +157,7 @@ for _option, _value in [
     CASES.append(
         Case(
             f"{_option}={_value!r}",
-            InvalidOptionError,
+            OPTION_ERRORS.get(_option, InvalidOptionError),
             ("'optioned'", _option, repr(_value)),
             _bad_option(_option, _value),
         )
@@ -170,7 +182,7 @@ for _option, _value in [
     CASES.append(
         Case(
             f"{_option}={_value!r}",
-            InvalidOptionError,
+            OPTION_ERRORS.get(_option, InvalidOptionError),
             (_option, repr(_value)),
             _bad_config(_option, _value),
         )

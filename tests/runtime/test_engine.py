@@ -16,7 +16,13 @@ import pytest
 import flowrun.scheduler as scheduler_module
 from flowrun.context import RunContext
 from flowrun.engine import Engine, build_default_engine
-from flowrun.errors import FlowrunError, InvalidOptionError, UnknownRunError, UnknownTaskError
+from flowrun.errors import (
+    FlowrunError,
+    InvalidMaxParallelError,
+    InvalidOptionError,
+    UnknownRunError,
+    UnknownTaskError,
+)
 from flowrun.scheduler import SchedulerConfig, TaskFailedError
 from flowrun.state import StateStore
 from flowrun.task import TaskRegistry, task
@@ -152,7 +158,7 @@ class TestBadInputBeforeAnythingRuns:
         assert info.value.run_id == "no-such-run"
 
     def test_max_parallel_below_one_fails_when_wiring(self) -> None:
-        with pytest.raises(InvalidOptionError, match="max_parallel"):
+        with pytest.raises(InvalidMaxParallelError, match="max_parallel"):
             build_default_engine(config=SchedulerConfig(max_parallel=0))
 
 

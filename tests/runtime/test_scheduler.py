@@ -14,7 +14,12 @@ import pytest
 
 from flowrun.dag import build_dag
 from flowrun.engine import Engine, build_default_engine
-from flowrun.errors import FlowrunError, InvalidOptionError
+from flowrun.errors import (
+    FlowrunError,
+    InvalidMaxParallelError,
+    InvalidOptionError,
+    InvalidTimeoutError,
+)
 from flowrun.scheduler import Scheduler, SchedulerConfig
 from flowrun.state import RunStatus, StateStore, TaskStatus
 from flowrun.task import TaskRegistry, task
@@ -285,14 +290,15 @@ class TestParallelism:
 
     @pytest.mark.parametrize("max_parallel", [0, -1, 1.5, True, "3"])
     def test_bad_max_parallel(self, max_parallel: Any) -> None:
-        with pytest.raises(InvalidOptionError, match=r"max_parallel=.*>= 1") as info:
+        with pytest.raises(InvalidMaxParallelError, match=r"max_parallel=.*>= 1") as info:
             SchedulerConfig(max_parallel=max_parallel)
         assert isinstance(info.value, FlowrunError)
+        assert isinstance(info.value, InvalidOptionError)
         assert isinstance(info.value, ValueError)
         assert info.value.option == "max_parallel"
 
     def test_bad_default_timeout(self) -> None:
-        with pytest.raises(InvalidOptionError, match="default_timeout_s"):
+        with pytest.raises(InvalidTimeoutError, match="default_timeout_s"):
             SchedulerConfig(default_timeout_s=0)
 
 

@@ -15,6 +15,8 @@ from flowrun.errors import (
     FlowrunError,
     InvalidDependencyError,
     InvalidOptionError,
+    InvalidRetriesError,
+    InvalidTimeoutError,
     SelfDependencyError,
     TaskSignatureError,
     UnknownTaskError,
@@ -342,18 +344,19 @@ class TestBadDeclarations:
 
     @pytest.mark.parametrize("timeout_s", [0, -1, -0.5, float("nan"), float("inf"), "5"])
     def test_bad_timeout(self, registry: TaskRegistry, timeout_s: Any) -> None:
-        with pytest.raises(InvalidOptionError, match=r"task 'f': timeout_s=") as info:
+        with pytest.raises(InvalidTimeoutError, match=r"task 'f': timeout_s=") as info:
 
             @task(timeout_s=timeout_s, registry=registry)
             def f() -> None: ...
 
+        assert isinstance(info.value, InvalidOptionError)
         assert isinstance(info.value, ValueError)
         assert (info.value.option, info.value.task) == ("timeout_s", "f")
         assert "f" not in registry
 
     @pytest.mark.parametrize("retries", [-1, 1.5, True])
     def test_bad_retries(self, registry: TaskRegistry, retries: Any) -> None:
-        with pytest.raises(InvalidOptionError, match=r"task 'f': retries=") as info:
+        with pytest.raises(InvalidRetriesError, match=r"task 'f': retries=") as info:
 
             @task(retries=retries, registry=registry)
             def f() -> None: ...
