@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 
 from flowrun.context import RunContext
 from flowrun.task import TaskRegistry, task
@@ -37,3 +38,8 @@ def nap() -> None:
 def exhausted() -> int:
     """Raise ``StopIteration``, as ``next()`` on an empty iterator does."""
     return next(iter(()))
+
+
+def resource() -> Iterator[str]:
+    """A sync generator: its teardown cannot be resumed in another process."""
+    yield "r"

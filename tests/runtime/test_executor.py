@@ -18,6 +18,7 @@ import pytest
 import flowrun.scheduler as scheduler_module
 from flowrun.context import RunContext
 from flowrun.engine import Engine, build_default_engine
+from flowrun.errors import TaskDefinitionError
 from flowrun.executor import TaskExecutor
 from flowrun.scheduler import SchedulerConfig
 from flowrun.state import TaskStatus
@@ -93,6 +94,20 @@ class TestWhereCodeRuns:
         square = (worker_pid % 7) ** 2
         assert report["tasks"]["square"]["result"] == square
         assert report["tasks"]["labelled"]["result"] == f"sq={square} in {worker_pid}"
+
+    @pytest.mark.asyncio
+    async def test_a_sync_generator_task_is_refused_a_process_pool_before_running(
+        self,
+    ) -> None:
+        registry = TaskRegistry()
+        task(name="resource", registry=registry)(_process_tasks.resource)
+        task(name="where", registry=registry)(_process_tasks.where)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            engine = build_default_engine(executor=pool, registry=registry)
+            with pytest.raises(TaskDefinitionError, match=r"'resource'.*process pool"):
+                await engine.run_once("d")
+        assert engine.last_run_id is None
 
     @pytest.mark.asyncio
     async def test_async_tasks_still_run_on_the_loop_with_a_process_pool(

@@ -449,6 +449,26 @@ class TestFailure:
         assert report["status"] == "FAILED"
 
     @pytest.mark.asyncio
+    async def test_a_diamond_below_a_failure_is_skipped_once(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def root() -> None:
+            raise RuntimeError("root")
+
+        @task(deps=[root], registry=registry)
+        def left() -> None: ...
+
+        @task(deps=[root, left], registry=registry)
+        def right() -> None: ...
+
+        @task(deps=[left, right], registry=registry)
+        def bottom() -> None: ...
+
+        report = await run(registry)
+        assert report["counts"]["SKIPPED"] == 3
+        for name in ["left", "right", "bottom"]:
+            assert report["tasks"][name]["skipped_because"] == "root"
+
+    @pytest.mark.asyncio
     async def test_timed_out_ancestor_is_named_too(self, registry: TaskRegistry) -> None:
         @task(registry=registry, timeout_s=0.02)
         async def slow() -> None:
@@ -655,6 +675,26 @@ class TestCancellation:
         record = engine.state_store.get(engine.last_run_id)
         assert record.status == "CANCELLED"
         assert record.finished_at is not None
+
+    @pytest.mark.asyncio
+    async def test_cancelling_during_a_retry_delay(self, registry: TaskRegistry) -> None:
+        failed_once = asyncio.Event()
+
+        @task(registry=registry, retries=3, retry_delay_s=10)
+        async def flaky() -> None:
+            failed_once.set()
+            raise ConnectionError("down")
+
+        engine = build_default_engine(registry=registry)
+        run_task = asyncio.create_task(engine.run_once("d"))
+        await asyncio.wait_for(failed_once.wait(), 2)
+        await asyncio.sleep(0.01)  # now waiting out its retry delay, holding no slot
+        run_task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run_task
+        assert engine.last_run_id is not None
+        entry = engine.get_run_report(engine.last_run_id)["tasks"]["flaky"]
+        assert (entry["status"], entry["attempts"]) == ("CANCELLED", 1)
 
     @pytest.mark.asyncio
     async def test_timeout_around_run_once_cancels_the_run(self, registry: TaskRegistry) -> None:
