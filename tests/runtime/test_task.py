@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -18,10 +19,11 @@ from flowrun.errors import (
     InvalidRetriesError,
     InvalidTimeoutError,
     SelfDependencyError,
+    TaskDefinitionError,
     TaskSignatureError,
     UnknownTaskError,
 )
-from flowrun.task import TaskRegistry, TaskSpec, default_registry, task
+from flowrun.task import TaskKind, TaskRegistry, TaskSpec, default_registry, task
 
 from . import _process_tasks
 
@@ -267,6 +269,56 @@ class TestSignatureAnalysis:
         assert "'load'" in str(info.value)
         assert "'path'" in str(info.value)
         assert "load" not in registry
+
+    def test_optional_and_annotated_context(self, registry: TaskRegistry) -> None:
+        def union(c: RunContext[Any] | None = None) -> None: ...
+
+        def optional(c: Any = None) -> None: ...
+
+        def annotated(c: Any) -> None: ...
+
+        optional.__annotations__["c"] = "Optional[RunContext[Deps]]"
+        annotated.__annotations__["c"] = "Annotated[RunContext[Deps], 'the bundle']"
+        for fn in (union, optional, annotated):
+            task(registry=registry)(fn)
+            assert registry.get(fn.__name__).context_arg == "c", fn.__name__
+
+    def test_star_parameters_are_left_alone(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def f(*args: int, **kwargs: int) -> None: ...
+
+        spec = registry.get("f")
+        assert (spec.context_arg, spec.upstream_arg, spec.requires) == (None, None, ())
+
+    def test_a_positional_only_context_is_refused(self, registry: TaskRegistry) -> None:
+        with pytest.raises(TaskSignatureError, match=r"'f'.*'ctx'.*positional-only"):
+
+            @task(registry=registry)
+            def f(ctx: RunContext[Any], /) -> None: ...
+
+    def test_two_context_parameters_are_refused(self, registry: TaskRegistry) -> None:
+        with pytest.raises(TaskSignatureError, match=r"'second'.*second RunContext"):
+
+            @task(registry=registry)
+            def f(first: RunContext[Any], second: RunContext[Any]) -> None: ...
+
+    def test_partial_and_async_callable_objects(self, registry: TaskRegistry) -> None:
+        async def fetch(url: str, upstream: dict[str, Any]) -> str:
+            return url
+
+        class Client:
+            async def __call__(self, upstream: dict[str, Any]) -> str:
+                return "called"
+
+        task(name="partial", registry=registry)(functools.partial(fetch, "https://x"))
+        task(name="client", registry=registry)(Client())
+        assert registry.get("partial").kind is TaskKind.ASYNC
+        assert registry.get("partial").upstream_arg == "upstream"
+        assert registry.get("client").kind is TaskKind.ASYNC
+
+    def test_a_callable_without_a_name_needs_one(self, registry: TaskRegistry) -> None:
+        with pytest.raises(TaskDefinitionError, match=r"pass name="):
+            task(registry=registry)(functools.partial(print))
 
     def test_generator_kinds(self, registry: TaskRegistry) -> None:
         @task(registry=registry)
