@@ -467,9 +467,18 @@ class TestGeneratorTasks:
             return
             yield  # pragma: no cover
 
-        entry = engine.get_run_report(await engine.run_once("d"))["tasks"]["empty"]
-        assert entry["status"] == "FAILED"
-        assert "without yielding" in entry["error"]["message"]
+        @task(registry=registry)
+        async def async_empty() -> AsyncIterator[int]:
+            return
+            yield  # pragma: no cover
+
+        tasks = engine.get_run_report(await engine.run_once("d"))["tasks"]
+        for name in ["empty", "async_empty"]:
+            assert tasks[name]["status"] == "FAILED"
+            assert (
+                f"'{name}' is a generator that returned without yielding"
+                in (tasks[name]["error"]["message"])
+            )
 
     @pytest.mark.asyncio
     async def test_teardown_runs_when_the_run_is_cancelled(self, registry: TaskRegistry) -> None:

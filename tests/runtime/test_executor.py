@@ -506,10 +506,16 @@ class TestOutcomes:
             yield 1
             yield 2
 
-        entry = report_of(engine, await engine.run_once("d"))["tasks"]["twice"]
-        assert entry["result"] == 1
-        assert entry["teardown"]["status"] == "FAILED"
-        assert "yielded more than once" in entry["teardown"]["error"]["message"]
+        @task(registry=registry)
+        def sync_twice() -> Iterator[int]:
+            yield 1
+            yield 2
+
+        tasks = report_of(engine, await engine.run_once("d"))["tasks"]
+        for name in ["twice", "sync_twice"]:
+            assert tasks[name]["result"] == 1
+            assert tasks[name]["teardown"]["status"] == "FAILED"
+            assert "yielded more than once" in tasks[name]["teardown"]["error"]["message"]
 
 
 class TestTaskExecutorDirectly:
