@@ -263,6 +263,8 @@ def make_spec(
     _check_options(name, timeout_s, retries, retry_delay_s)
     if isinstance(deps, (str, bytes)):
         raise InvalidDependencyError(name, deps, "is a string; deps takes a list, e.g. deps=['a']")
+    if not isinstance(deps, Iterable):  # None, or one task not in a list
+        raise InvalidDependencyError(name, deps, "is not a list; deps takes a list, e.g. deps=[a]")
     dep_names = _resolve_deps(name, deps, registry if registry is not None else default_registry)
     kind = _kind_of(fn)
     context_arg, upstream_arg, parent_args, requires = _analyse_signature(

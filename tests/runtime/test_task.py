@@ -388,6 +388,15 @@ class TestBadDeclarations:
             @task(deps=[elsewhere], registry=registry)
             def f() -> None: ...
 
+    def test_none_or_a_lone_task_as_deps(self, registry: TaskRegistry) -> None:
+        @task(registry=registry)
+        def parent() -> None: ...
+
+        for bad in (None, parent):
+            with pytest.raises(InvalidDependencyError, match="takes a list"):
+                task(name="child", deps=bad, registry=registry)(lambda: None)  # type: ignore[call-overload]
+        assert "child" not in registry
+
     def test_a_string_as_deps(self, registry: TaskRegistry) -> None:
         with pytest.raises(InvalidDependencyError, match="list"):
 
