@@ -170,7 +170,7 @@ def target_5(settings: Settings) -> list[Result]:
         return [_not_run("5", "span / max(cp, serial/4), max_parallel=4", why)]
     suite: Suite = make_suite()
     bound = suite.lower_bound_s(4)
-    reps = 1 if settings.quick else 7
+    reps = 1 if settings.quick else 3
     rows: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="flowrun-bench-") as tmp:
         for variant in VARIANTS:
