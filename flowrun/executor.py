@@ -39,7 +39,8 @@ class AttemptOutcome:
     """How an attempt (or a teardown) ended: SUCCESS, FAILED or TIMED_OUT.
 
     ``value`` is the result (the yielded value of a generator task), ``error`` the
-    exception of a failure, and ``handle`` the suspended generator awaiting teardown.
+    exception of a failure, and ``handle`` the suspended generator awaiting teardown
+    (also on a TIMED_OUT attempt that set up late: the caller must tear it down).
     """
 
     status: TaskStatus
@@ -140,7 +141,10 @@ class TaskExecutor:
                     return _success(result)
             async with asyncio.timeout(timeout_s) as scope:
                 if kind is _ASYNC:
-                    return _success(await spec.fn(**kwargs))
+                    result = await spec.fn(**kwargs)
+                    if timeout_s is not None and scope.expired():  # it swallowed the cancel
+                        return _overran(spec, timeout_s)
+                    return _success(result)
                 if kind is _SYNC:
                     result = await self._call_sync(
                         spec.fn, kwargs, scope, timeout_s, None, on_start
@@ -156,6 +160,8 @@ class TaskExecutor:
                         raise GeneratorProtocolError(
                             f"task {spec.name!r} is a generator that returned without yielding"
                         ) from None
+                    if timeout_s is not None and scope.expired():
+                        return _overran(spec, timeout_s, agen)
                     return AttemptOutcome(_SUCCESS, value, handle=agen)
                 starter = _SyncGeneratorStarter(spec)
                 setup_context = contextvars.copy_context()
@@ -272,6 +278,17 @@ class TaskExecutor:
         gen = starter.abandon()
         if gen is not None:  # its setup finished just as we gave up on it: undo it now
             self._pool().submit(_close_quietly, gen)
+
+
+def _overran(spec: TaskSpec, timeout_s: float, handle: Any = None) -> AttemptOutcome:
+    """An async attempt that swallowed the cancellation at its timeout and ended later.
+
+    It still ran past ``timeout_s``, so it timed out, whatever it returned. (If it kept
+    going past the grace period, the scheduler has already recorded it so.)
+    """
+    return AttemptOutcome(
+        TaskStatus.TIMED_OUT, error=TaskTimeoutError(spec.name, timeout_s), handle=handle
+    )
 
 
 class _SyncGeneratorStarter:
