@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 
+import pytest
+
+import flowrun.scheduler
 from flowrun import RunStatus, SchedulerConfig, TaskRegistry, TaskStatus, build_default_engine, task
 
 #: How long a hung task would block if nothing released it.
@@ -70,3 +74,53 @@ def test_abandoned_threads_hold_no_slot_and_the_run_does_not_wait_for_them(
     # So more bodies were alive at once than max_parallel: the documented choice.
     assert peak >= hung > 1
     assert report["duration_s"] < HANG_S / 4
+
+
+@pytest.mark.parametrize("late_by", ["within the grace period", "past the grace period"])
+@pytest.mark.asyncio
+async def test_an_async_task_ignoring_its_timeout_is_timed_out_and_its_setup_undone(
+    registry: TaskRegistry, monkeypatch: pytest.MonkeyPatch, late_by: str
+) -> None:
+    """Regression: swallowing the cancellation and ending within the grace period used to
+    count as a SUCCESS (a generator's late setup then kept for the run)."""
+    grace = 0.2
+    monkeypatch.setattr(flowrun.scheduler, "CANCEL_GRACE_S", grace)
+    late_s = grace / 4 if late_by == "within the grace period" else grace * 2
+    log: list[str] = []
+
+    async def ignore_the_timeout() -> None:
+        try:
+            await asyncio.sleep(HANG_S)
+        except asyncio.CancelledError:
+            await asyncio.sleep(late_s)
+
+    @task(timeout_s=TIMEOUT_S, registry=registry)
+    async def plain() -> str:
+        await ignore_the_timeout()
+        return "late"
+
+    @task(timeout_s=TIMEOUT_S, registry=registry)
+    async def resource() -> AsyncIterator[str]:
+        await ignore_the_timeout()
+        yield "late"
+        log.append("torn down")
+
+    @task(registry=registry, deps=["plain", "resource"])
+    def child() -> None:
+        log.append("child ran")
+
+    engine = build_default_engine(registry=registry)
+    report = engine.get_run_report(await engine.run_once("stubborn"))
+
+    for name in ("plain", "resource"):
+        entry = report["tasks"][name]
+        assert entry["status"] == TaskStatus.TIMED_OUT
+        assert entry["error"]["type"] == "TaskTimeoutError"
+        assert entry["result"] is None
+        assert entry["teardown"] is None
+    assert report["tasks"]["child"]["status"] == TaskStatus.SKIPPED
+    for _ in range(200):
+        if log:
+            break
+        await asyncio.sleep(0.01)
+    assert log == ["torn down"]
