@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
 
+from flowrun._gc import gc_paused
 from flowrun.errors import (
     CycleError,
     MissingDependencyError,
@@ -135,6 +136,11 @@ def build_dag(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> 
     Raises ``MissingDependencyError``, ``SelfDependencyError``, ``CycleError`` or
     ``TaskDefinitionError`` (a parameter that only the pytest plugin can fill).
     """
+    with gc_paused():
+        return _build(name, specs)
+
+
+def _build(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> Dag:
     ordered = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
     known = {spec.name: spec for spec in ordered}
     for spec in ordered:
@@ -152,6 +158,10 @@ def build_dag(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> 
                     spec.name, dep, get_close_matches(dep, list(known), n=3, cutoff=0.6)
                 )
     position = {spec.name: i for i, spec in enumerate(ordered)}
+    if all(position[dep] < i for i, spec in enumerate(ordered) for dep in spec.deps):
+        # Registered parents-first, the usual case: Kahn's algorithm below, which always
+        # takes the earliest registered ready task, would return this very order.
+        return _assemble(name, ordered, position)
     pending = [len(spec.deps) for spec in ordered]
     dependents: list[list[int]] = [[] for _ in ordered]
     for i, spec in enumerate(ordered):
@@ -172,8 +182,9 @@ def build_dag(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> 
     return _assemble(name, topo)
 
 
-def _assemble(name: str, topo: Sequence[TaskSpec]) -> Dag:
-    index = {spec.name: i for i, spec in enumerate(topo)}
+def _assemble(name: str, topo: Sequence[TaskSpec], index: dict[str, int] | None = None) -> Dag:
+    if index is None:
+        index = {spec.name: i for i, spec in enumerate(topo)}
     parents = tuple(tuple(index[dep] for dep in spec.deps) for spec in topo)
     children: list[list[int]] = [[] for _ in topo]
     for i, ps in enumerate(parents):

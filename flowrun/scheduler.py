@@ -21,6 +21,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from flowrun._gc import gc_paused
 from flowrun.context import RunContext
 from flowrun.dag import Dag
 from flowrun.errors import (
@@ -201,44 +202,45 @@ class ActiveRun:
         self._specs = dag.specs
         self._parents = dag.parents
         self._children = dag.children
-        self._records: list[TaskRunRecord] = [
-            _task_record(spec.name, _PENDING, spec.deps) for spec in dag.specs
-        ]
-        self._results: list[Any] = [None] * n
-        self._attempts = [0] * n
-        self._ready_at: list[float | None] = [None] * n
-        self._waiting = [len(p) for p in dag.parents]
-        self._priority = self._priorities(expected_s)
-        self._ready: list[tuple[float, int]] = []
-        self._running = 0
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._timers: dict[int, asyncio.TimerHandle] = {}
-        self._handles: dict[int, Any] = {}
-        self._handle_contexts: dict[int, contextvars.Context] = {}
-        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
-        self._remaining = n
-        self._failed = False
-        self._cancelled = False
-        self._torn_down = False
-        self._late_teardowns: set[asyncio.Task[Any]] = set()
-        self._skip_teardown = False
-        self._store_error: Exception | None = None
-        self._done: asyncio.Future[None] = self._loop.create_future()
-        self.started_at = time.time()
-        self._store.create(
-            RunRecord(
-                run_id=self.run_id,
-                dag_name=dag.name,
-                status=RunStatus.RUNNING,
-                started_at=self.started_at,
-                tasks={r.name: r for r in self._records},
+        with gc_paused():  # every object made here lives as long as the run
+            self._records: list[TaskRunRecord] = [
+                _task_record(spec.name, _PENDING, spec.deps) for spec in dag.specs
+            ]
+            self._results: list[Any] = [None] * n
+            self._attempts = [0] * n
+            self._ready_at: list[float | None] = [None] * n
+            self._waiting = [len(p) for p in dag.parents]
+            self._priority = self._priorities(expected_s)
+            self._ready: list[tuple[float, int]] = []
+            self._running = 0
+            self._tasks: dict[int, asyncio.Task[None]] = {}
+            self._timers: dict[int, asyncio.TimerHandle] = {}
+            self._handles: dict[int, Any] = {}
+            self._handle_contexts: dict[int, contextvars.Context] = {}
+            self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+            self._remaining = n
+            self._failed = False
+            self._cancelled = False
+            self._torn_down = False
+            self._late_teardowns: set[asyncio.Task[Any]] = set()
+            self._skip_teardown = False
+            self._store_error: Exception | None = None
+            self._done: asyncio.Future[None] = self._loop.create_future()
+            self.started_at = time.time()
+            self._store.create(
+                RunRecord(
+                    run_id=self.run_id,
+                    dag_name=dag.name,
+                    status=RunStatus.RUNNING,
+                    started_at=self.started_at,
+                    tasks={r.name: r for r in self._records},
+                )
             )
-        )
-        now = self.started_at
-        for i in range(n):
-            if not self._waiting[i]:
-                self._ready_at[i] = now
-                self._ready.append((self._priority[i], i))
+            now = self.started_at
+            for i in range(n):
+                if not self._waiting[i]:
+                    self._ready_at[i] = now
+                    self._ready.append((self._priority[i], i))
         heapq.heapify(self._ready)
         if n == 0:
             self._done.set_result(None)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import random
+
 import pytest
 
 from flowrun.dag import Dag, build_dag
@@ -34,6 +37,37 @@ class TestOrder:
         specs = [spec(f"t{i}", *([f"t{i - 3}"] if i >= 3 else [])) for i in range(12)]
         orders = {tuple(build_dag("d", specs).names) for _ in range(5)}
         assert len(orders) == 1
+
+    def test_parents_first_registration_keeps_its_order(self) -> None:
+        specs = [spec("a"), spec("b"), spec("c", "a"), spec("d", "b", "c"), spec("e")]
+        assert build_dag("d", specs).names == ["a", "b", "c", "d", "e"]
+
+    def test_order_is_the_earliest_registered_ready_task_first(self) -> None:
+        """Whatever the registration order, the result is the topological order that always
+        takes the earliest registered task among those whose parents are placed."""
+        rng = random.Random(7)
+        for _ in range(50):
+            names = [f"t{i}" for i in range(15)]
+            deps = {n: [m for m in names[:i] if rng.random() < 0.2] for i, n in enumerate(names)}
+            rng.shuffle(names)
+            specs = [spec(n, *deps[n]) for n in names]
+            placed: list[str] = []
+            while len(placed) < len(names):
+                placed.append(
+                    next(n for n in names if n not in placed and set(deps[n]) <= set(placed))
+                )
+            assert build_dag("d", specs).names == placed
+
+    def test_the_garbage_collector_is_left_as_it_was(self) -> None:
+        assert gc.isenabled()
+        build_dag("d", [spec("a"), spec("b", "a")])
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            build_dag("d", [spec("a"), spec("b", "a")])
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
 
     def test_edges_and_levels(self) -> None:
         dag = build_dag("d", [spec("a"), spec("b", "a"), spec("c", "a"), spec("d", "b", "c")])
