@@ -119,7 +119,9 @@ def summary_line(report: dict[str, Any]) -> str:
         parts.append(f"{counts['CANCELLED']} cancelled")
     span = float(report["setup_span_s"] or 0.0)
     serial = float(report["serial_s"] or 0.0)
-    speed = f", {serial / span:.2f}x speed-up" if span > 0 else ""
+    # An interrupted run's span is cut short: a speed-up computed from it would flatter.
+    interrupted = report.get("status") == "CANCELLED"
+    speed = f", {serial / span:.2f}x speed-up" if span > 0 and not interrupted else ""
     return f"flowrun: {', '.join(parts)}; setup {span:.2f}s, serial {serial:.2f}s{speed}"
 
 

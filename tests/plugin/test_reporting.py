@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 
 from ._suite import Suite
@@ -144,3 +146,36 @@ def test_the_report_is_written_even_when_no_task_ran(suite: Suite) -> None:
     report = suite.report()
     assert (report["status"], report["tasks"], report["selected"]) == ("NOT_STARTED", {}, [])
     assert report["excluded"] == ["db", "api", "seed", "broken", "unused"]
+
+
+def test_an_interrupted_run_claims_no_speed_up() -> None:
+    """A cancelled run's span is cut short, so the line gives counts and times only."""
+    from flowrun import TaskRegistry, build_default_engine, task
+    from pytest_flowrun._terminal import summary_line
+
+    registry = TaskRegistry()
+    engine = build_default_engine(registry=registry)
+
+    async def interrupted_run() -> str:
+        quick_done = asyncio.Event()
+
+        @task(registry=registry)
+        async def quick() -> None:
+            quick_done.set()
+
+        @task(registry=registry)
+        async def slow() -> None:
+            await asyncio.sleep(30)
+
+        running = asyncio.ensure_future(engine.run_once("setup"))
+        await quick_done.wait()
+        await asyncio.sleep(0.01)  # let the run record quick's success
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        assert engine.last_run_id is not None
+        return engine.last_run_id
+
+    line = summary_line(engine.get_run_report(asyncio.run(interrupted_run())))
+    assert line.startswith("flowrun: 2 tasks run, 0 failed, 0 skipped, 1 cancelled; setup ")
+    assert "speed-up" not in line
