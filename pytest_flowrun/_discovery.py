@@ -69,6 +69,8 @@ class Discovery:
         value_of: Callable[[str, pytest.FixtureRequest], Any],
     ) -> None:
         """Find the tasks of ``module`` and add their fixtures to it (see the module docstring)."""
+        from flowrun.task import _pytest_fixture_function as pytest_fixture_function
+
         if id(module) in self._scanned:
             return
         found = tasks_in(module)
@@ -80,7 +82,7 @@ class Discovery:
             scope_dir = Path(plugin_name).parent
         added: list[tuple[str, object, TaskEntry]] = []
         for attr, obj, spec in found:
-            fixture_fn = _fixture_function(obj)
+            fixture_fn = pytest_fixture_function(obj)
             origin = self.origin_of(spec.fn if fixture_fn is None else fixture_fn)
             if fixture_fn is not None and not spec.fixture:
                 self.errors.append(
@@ -185,16 +187,6 @@ def tasks_in(module: types.ModuleType) -> list[tuple[str, object, TaskSpec]]:
         if isinstance(spec, TaskSpec):
             found.append((attr, obj, spec))
     return found
-
-
-def _fixture_function(obj: object) -> Callable[..., Any] | None:
-    # pytest has no public type for what @pytest.fixture returns (>= 8.4); it is
-    # recognised the way flowrun.task recognises it, by its wrapped-function accessor.
-    get_wrapped = getattr(obj, "_get_wrapped_function", None)
-    if get_wrapped is None or not hasattr(obj, "_fixture_function_marker"):
-        return None
-    wrapped = get_wrapped()
-    return wrapped if callable(wrapped) else None
 
 
 def _marker(obj: object) -> Any:
