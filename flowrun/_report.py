@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from flowrun.dag import _stable_topological_order
 from flowrun.state import RunRecord, TaskError, TaskRunRecord, TaskStatus
 
 _MAX_REPR = 2000
@@ -101,23 +101,8 @@ def _parents_first(tasks: Mapping[str, TaskRunRecord]) -> list[str]:
     """
     names = list(tasks)
     position = {name: i for i, name in enumerate(names)}
-    waiting = [0] * len(names)
-    children: list[list[int]] = [[] for _ in names]
-    for i, name in enumerate(names):
-        for dep in tasks[name].deps:
-            if dep in position:
-                children[position[dep]].append(i)
-                waiting[i] += 1
-    ready = [i for i, count in enumerate(waiting) if not count]
-    order: list[str] = []
-    while ready:
-        i = heapq.heappop(ready)
-        order.append(names[i])
-        for child in children[i]:
-            waiting[child] -= 1
-            if not waiting[child]:
-                heapq.heappush(ready, child)
-    return order
+    parents = [[position[d] for d in tasks[name].deps if d in position] for name in names]
+    return [names[i] for i in _stable_topological_order(parents)]
 
 
 def _error(error: TaskError | None) -> dict[str, str] | None:

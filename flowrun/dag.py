@@ -158,33 +158,43 @@ def _build(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> Dag
                     spec.name, dep, get_close_matches(dep, list(known), n=3, cutoff=0.6)
                 )
     position = {spec.name: i for i, spec in enumerate(ordered)}
-    if all(position[dep] < i for i, spec in enumerate(ordered) for dep in spec.deps):
-        # Registered parents-first, the usual case: Kahn's algorithm below, which always
-        # takes the earliest registered ready task, would return this very order.
-        return _assemble(name, ordered, position)
-    pending = [len(spec.deps) for spec in ordered]
-    dependents: list[list[int]] = [[] for _ in ordered]
-    for i, spec in enumerate(ordered):
-        for dep in spec.deps:
-            dependents[position[dep]].append(i)
-    ready = [i for i, count in enumerate(pending) if count == 0]
+    parents = [[position[dep] for dep in spec.deps] for spec in ordered]
+    order = _stable_topological_order(parents)
+    if len(order) != len(ordered):
+        raise CycleError(_find_cycle(ordered, order, position))
+    return _assemble(name, [ordered[i] for i in order])
+
+
+def _stable_topological_order(parents: Sequence[Sequence[int]]) -> list[int]:
+    """Indices in topological order, always taking the lowest ready index next.
+
+    ``parents[i]`` lists the indices node ``i`` depends on. An input order that is already
+    topological (the usual case: tasks registered parents-first) is what this returns,
+    so it is recognised in linear time, without the heap. On a cycle the result is
+    shorter than the input.
+    """
+    if all(p < i for i, ps in enumerate(parents) for p in ps):
+        return list(range(len(parents)))
+    pending = [len(ps) for ps in parents]
+    children: list[list[int]] = [[] for _ in parents]
+    for i, ps in enumerate(parents):
+        for p in ps:
+            children[p].append(i)
+    ready = [i for i, count in enumerate(pending) if not count]
     heapq.heapify(ready)
-    topo: list[TaskSpec] = []
+    order: list[int] = []
     while ready:
         i = heapq.heappop(ready)
-        topo.append(ordered[i])
-        for child in dependents[i]:
+        order.append(i)
+        for child in children[i]:
             pending[child] -= 1
-            if pending[child] == 0:
+            if not pending[child]:
                 heapq.heappush(ready, child)
-    if len(topo) != len(ordered):
-        raise CycleError(_find_cycle(ordered, pending, position))
-    return _assemble(name, topo)
+    return order
 
 
-def _assemble(name: str, topo: Sequence[TaskSpec], index: dict[str, int] | None = None) -> Dag:
-    if index is None:
-        index = {spec.name: i for i, spec in enumerate(topo)}
+def _assemble(name: str, topo: Sequence[TaskSpec]) -> Dag:
+    index = {spec.name: i for i, spec in enumerate(topo)}
     parents = tuple(tuple(index[dep] for dep in spec.deps) for spec in topo)
     children: list[list[int]] = [[] for _ in topo]
     for i, ps in enumerate(parents):
@@ -200,10 +210,11 @@ def _assemble(name: str, topo: Sequence[TaskSpec], index: dict[str, int] | None 
 
 
 def _find_cycle(
-    ordered: Sequence[TaskSpec], pending: Sequence[int], position: Mapping[str, int]
+    ordered: Sequence[TaskSpec], placed: Sequence[int], position: Mapping[str, int]
 ) -> list[str]:
-    """Walk dependencies among the tasks Kahn's algorithm could not order until one repeats."""
-    stuck = {i for i, count in enumerate(pending) if count > 0}
+    """Walk dependencies among the tasks the topological sort could not place until one
+    repeats (each of them waits on another of them, so the walk always finds a cycle)."""
+    stuck = set(range(len(ordered))).difference(placed)
     start = min(stuck)
     seen: dict[int, int] = {}
     path: list[int] = []
