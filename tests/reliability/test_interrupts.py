@@ -316,8 +316,11 @@ def test_a_sync_setup_abandoned_as_it_finishes_is_still_torn_down(
 
 
 SIGINT_SCRIPT = """
-import asyncio, sys, threading, time
+import asyncio, signal, sys, threading, time
 from flowrun import SchedulerConfig, TaskRegistry, build_default_engine, task
+
+# A parent started in the background may hand SIGINT down ignored; Ctrl-C is the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 registry = TaskRegistry()
 BLOCK_S = {block_s}
