@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flowrun.dag import _stable_topological_order
+from flowrun.dag import _stable_topological_order, heaviest_paths, trace_path
 from flowrun.state import RunRecord, TaskError, TaskRunRecord, TaskStatus
 
 _MAX_REPR = 2000
@@ -74,35 +73,17 @@ def _task_entry(record: TaskRunRecord, origin: float | None) -> dict[str, Any]:
 
 
 def _critical_path(run: RunRecord, durations: dict[str, float]) -> tuple[list[str], float]:
-    """The heaviest dependency chain by running time."""
-    best: dict[str, float] = {}
-    via: dict[str, str | None] = {}
-    for name in _parents_first(run.tasks):
-        record = run.tasks[name]
-        parent = max((d for d in record.deps if d in best), key=best.__getitem__, default=None)
-        best[name] = (best[parent] if parent is not None else 0.0) + durations.get(name, 0.0)
-        via[name] = parent
-    if not best:
-        return [], 0.0
-    end: str | None = max(best, key=best.__getitem__)
-    total = best[end] if end is not None else 0.0
-    path: list[str] = []
-    while end is not None:
-        path.append(end)
-        end = via[end]
-    return path[::-1], total
+    """The heaviest dependency chain by running time.
 
-
-def _parents_first(tasks: Mapping[str, TaskRunRecord]) -> list[str]:
-    """Task names in topological order, whatever order a (persistent) store returned.
-
-    Ties go to the store's order, so records already in topological order (as the
-    in-memory store keeps them) come back unchanged.
+    The tasks are put in topological order first, whatever order a (persistent) store
+    returned them in; ties go to the store's order.
     """
-    names = list(tasks)
+    names = list(run.tasks)
     position = {name: i for i, name in enumerate(names)}
-    parents = [[position[d] for d in tasks[name].deps if d in position] for name in names]
-    return [names[i] for i in _stable_topological_order(parents)]
+    parents = [[position[d] for d in run.tasks[name].deps if d in position] for name in names]
+    weights = [durations.get(name, 0.0) for name in names]
+    best, via = heaviest_paths(_stable_topological_order(parents), parents, weights)
+    return trace_path(names, best, via)
 
 
 def _error(error: TaskError | None) -> dict[str, str] | None:

@@ -83,20 +83,11 @@ class Dag:
         """The heaviest root-to-leaf path under ``weights`` (missing names weigh 0)."""
         if not self.specs:
             return [], 0.0
-        best = [0.0] * len(self.specs)
-        via = [-1] * len(self.specs)
-        for i, spec in enumerate(self.specs):
-            if self.parents[i]:
-                via[i] = max(self.parents[i], key=best.__getitem__)
-                best[i] = best[via[i]]
-            best[i] += weights.get(spec.name, 0.0)
-        end = max(range(len(best)), key=best.__getitem__)
-        path = []
-        node = end
-        while node >= 0:
-            path.append(self.specs[node].name)
-            node = via[node]
-        return path[::-1], best[end]
+        names = [spec.name for spec in self.specs]
+        best, via = heaviest_paths(
+            range(len(names)), self.parents, [weights.get(n, 0.0) for n in names]
+        )
+        return trace_path(names, best, via)
 
     def render(self) -> str:
         """A readable text view: the tasks level by level with what each depends on."""
@@ -163,6 +154,44 @@ def _build(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> Dag
     if len(order) != len(ordered):
         raise CycleError(_find_cycle(ordered, order, position))
     return _assemble(name, [ordered[i] for i in order])
+
+
+def heaviest_paths(
+    order: Iterable[int], before: Sequence[Sequence[int]], weights: Sequence[float]
+) -> tuple[list[float], list[int]]:
+    """The heaviest chain ending at each node: its weight, and the node before it on it.
+
+    Nodes are visited in ``order``, in which every node of ``before[i]`` comes before
+    ``i``. Forwards (topological order, ``before`` = parents) this gives the heaviest
+    path from a root to each task: the critical path. Backwards (reversed order,
+    ``before`` = children) it gives the heaviest path from each task to a leaf: the
+    scheduler's priority. ``via[i]`` is -1 where the chain starts.
+    """
+    best = [0.0] * len(before)
+    via = [-1] * len(before)
+    for i in order:
+        top = 0.0
+        for b in before[i]:
+            if best[b] > top or via[i] < 0:
+                top = best[b]
+                via[i] = b
+        best[i] = top + weights[i]
+    return best, via
+
+
+def trace_path(
+    names: Sequence[str], best: Sequence[float], via: Sequence[int]
+) -> tuple[list[str], float]:
+    """The heaviest of the chains ``heaviest_paths`` found, as names from its start."""
+    if not best:
+        return [], 0.0
+    end = max(range(len(best)), key=best.__getitem__)
+    path = []
+    node = end
+    while node >= 0:
+        path.append(names[node])
+        node = via[node]
+    return path[::-1], best[end]
 
 
 def _stable_topological_order(parents: Sequence[Sequence[int]]) -> list[int]:

@@ -126,13 +126,7 @@ class RunSession:
         run = self._run
         if run is None:
             return
-        if exc is not None:
-            try:
-                await run.cancel()
-            finally:
-                await run.teardown()  # finalizes the run even after a second interrupt
-        else:
-            await run.finish()
+        await run.finish(cancel=exc is not None)
 
 
 def build_default_engine(

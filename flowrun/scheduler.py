@@ -23,7 +23,7 @@ from typing import Any
 
 from flowrun._gc import gc_paused
 from flowrun.context import RunContext
-from flowrun.dag import Dag
+from flowrun.dag import Dag, heaviest_paths
 from flowrun.errors import (
     FlowrunError,
     InvalidMaxParallelError,
@@ -316,24 +316,31 @@ class ActiveRun:
                     self._terminal(i, TaskStatus.CANCELLED, now, None)
             self._tasks.clear()
 
-    async def finish(self) -> None:
-        """Wait for every task, then tear down; on cancellation, cancel the run first.
+    async def finish(self, *, cancel: bool = False) -> None:
+        """End the run: wait for every task (or with ``cancel``, cancel it), then tear down.
 
-        This is ``run_once``'s body. One cancellation, wherever it lands (while tasks run
-        or during teardown), still tears down every set-up task, each bounded by its
-        timeout, before it propagates. A second one is not swallowed: teardown stops, what
-        is left is recorded as CANCELLED, the run is finalized and the cancellation
-        propagates.
+        The one way a run ends: ``run_once``, ``Engine.session`` and the pytest plugin
+        all call it. One cancellation, wherever it lands (while tasks run or during
+        teardown), still tears down every set-up task, each bounded by its timeout, before
+        it propagates. A second one is not swallowed: teardown stops, what is left is
+        recorded as CANCELLED, the run is finalized and the cancellation propagates.
         """
-        try:
-            await self.wait()
-        except BaseException:
+        if not cancel:
             try:
-                await self.cancel()
-            finally:
-                await self.teardown()  # finalizes the run even after a second interrupt
-            raise
+                await self.wait()
+            except BaseException:
+                await self._cancel_then_teardown()
+                raise
+        else:
+            await self._cancel_then_teardown()
+            return
         await self.teardown()
+
+    async def _cancel_then_teardown(self) -> None:
+        try:
+            await self.cancel()
+        finally:
+            await self.teardown()  # finalizes the run even after a second interrupt
 
     async def teardown(self) -> None:
         """Resume every set-up generator task after its ``yield``, then finalize the run.
@@ -381,17 +388,13 @@ class ActiveRun:
     # -- scheduling ---------------------------------------------------------------------
 
     def _priorities(self, expected_s: Mapping[str, float]) -> list[float]:
-        specs, children = self._specs, self._children
+        """Each task's heap key: minus the heaviest path from it to a leaf."""
+        specs = self._specs
         known = [v for v in expected_s.values() if v >= 0]
         unknown = sum(known) / len(known) if known else 1.0
-        priority = [0.0] * len(specs)
-        for i in range(len(specs) - 1, -1, -1):
-            longest = 0.0
-            for c in children[i]:
-                if priority[c] < longest:  # priorities are negated: smaller is longer
-                    longest = priority[c]
-            priority[i] = longest - expected_s.get(specs[i].name, unknown)
-        return priority
+        weights = [expected_s.get(spec.name, unknown) for spec in specs]
+        best, _ = heaviest_paths(range(len(specs) - 1, -1, -1), self._children, weights)
+        return [-b for b in best]
 
     def _launch(self) -> None:
         ready = self._ready

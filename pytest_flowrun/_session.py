@@ -326,13 +326,8 @@ class SetupSession:
             return
         self._finished = True
 
-        async def end() -> None:
-            if not run.done:
-                await run.cancel()
-            await run.teardown()
-
         try:
-            self._call(end())
+            self._call(run.finish(cancel=not run.done))
         except BaseException:
             self.report = _build_report(store, run.run_id)
             raise  # a second Ctrl-C: leave the loop thread (a daemon) to the exit
