@@ -32,7 +32,7 @@ import pytest
 if TYPE_CHECKING:
     from flowrun.task import TaskSpec
 
-from pytest_flowrun.plugin import GENERATED_ATTRIBUTE, SPEC_ATTRIBUTE
+from pytest_flowrun._names import GENERATED_ATTRIBUTE, SPEC_ATTRIBUTE
 
 
 @dataclass(slots=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-#: ``SchedulerConfig``'s default, repeated here so that reading options imports no asyncio.
+#: ``SchedulerConfig().max_parallel``, repeated so that reading options imports no asyncio
+#: (a test pins the two together).
 DEFAULT_MAX_PARALLEL = 16
 
 _TRUE = ("1", "true", "yes", "on")

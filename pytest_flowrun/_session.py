@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from pytest_flowrun._discovery import Discovery, TaskEntry
+from pytest_flowrun._names import DAG_NAME, DURATIONS_KEY, GENERATED_ATTRIBUTE
 from pytest_flowrun._options import Settings
-from pytest_flowrun.plugin import GENERATED_ATTRIBUTE
 
 if TYPE_CHECKING:
     from flowrun.dag import Dag
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: The DAG's name in reports.
-DAG_NAME = "pytest-setup"
-#: Where observed task durations are kept in pytest's cache.
-DURATIONS_KEY = "flowrun/durations"
 #: How long the main thread blocks at a time while waiting for the loop thread.
 _POLL_S = 0.25
 _STOP_LOOP_S = 5.0

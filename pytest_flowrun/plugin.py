@@ -14,16 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_flowrun._names import GENERATED_ATTRIBUTE, SPEC_ATTRIBUTE
 from pytest_flowrun._options import Settings, add_options, read_settings
 
 if TYPE_CHECKING:
     from pytest_flowrun._session import SetupSession
 
-#: ``flowrun.task.SPEC_ATTRIBUTE``, repeated so that a module without tasks is recognised
-#: without importing flowrun or the rest of the plugin: every pytest run imports this module.
-SPEC_ATTRIBUTE = "__flowrun_task__"
-#: Set on the functions of the fixtures this plugin generates.
-GENERATED_ATTRIBUTE = "__flowrun_fixture__"
 _NOT_SCANNED = ("_pytest.", "pytest_flowrun", "pluggy", "flowrun.")
 
 _SETTINGS = pytest.StashKey[Settings]()

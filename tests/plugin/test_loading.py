@@ -128,9 +128,16 @@ def test_the_context_hook_is_declared(suite: Suite) -> None:
 
 def test_the_plugin_recognises_tasks_by_flowrun_s_own_attribute() -> None:
     from flowrun.task import SPEC_ATTRIBUTE
-    from pytest_flowrun import plugin
+    from pytest_flowrun import _names, plugin
 
-    assert plugin.SPEC_ATTRIBUTE == SPEC_ATTRIBUTE
+    assert _names.SPEC_ATTRIBUTE == plugin.SPEC_ATTRIBUTE == SPEC_ATTRIBUTE
+
+
+def test_the_plugin_s_default_max_parallel_is_the_runtime_s() -> None:
+    from flowrun.scheduler import SchedulerConfig
+    from pytest_flowrun._options import DEFAULT_MAX_PARALLEL, Settings
+
+    assert Settings().max_parallel == DEFAULT_MAX_PARALLEL == SchedulerConfig().max_parallel
 
 
 def test_importing_the_plugin_imports_neither_the_runtime_nor_asyncio(
