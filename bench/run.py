@@ -25,7 +25,7 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def _targets() -> dict[str, Callable[[Settings], list[Result]]]:
-    from bench import pytest_suite, runtime
+    from bench import public, pytest_suite, runtime
 
     return {
         "1": runtime.target_1,
@@ -34,6 +34,7 @@ def _targets() -> dict[str, Callable[[Settings], list[Result]]]:
         "4": pytest_suite.target_4,
         "5": pytest_suite.target_5,
         "6": pytest_suite.target_6,
+        "7": public.target_7,
     }
 
 
@@ -48,6 +49,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return "-"
     if unit == "x":
         return f"{value:.3f}x"
+    if abs(value) < 100:
+        return f"{value:.1f} {unit}"
     return f"{value:,.0f} {unit}"
 
 

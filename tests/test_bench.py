@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bench import workloads
+from bench import public, workloads
 from bench.reference import run_minimal
 from bench.suite import make_suite
 
@@ -59,3 +59,27 @@ def test_the_minimal_scheduler_respects_dependencies_and_the_bound() -> None:
     results = asyncio.run(run_minimal(graph, {n: make(n) for n in graph}, 7))
     assert results == {n: n for n in graph}
     assert peak <= 7
+
+
+def test_the_public_path_run_registers_runs_and_reports_every_task() -> None:
+    graph = workloads.layered(60, parents=3, width=10)
+    workload = public.Workload("small", graph, public.register_noop, public._noop, 4, 1.5)
+    phases = public.user_run(workload)
+    assert min(phases.register_s, phases.run_s, phases.report_s) > 0
+    assert phases.total_s == phases.register_s + phases.run_s + phases.report_s
+    assert public.bare_run(workload) > 0
+
+
+def test_the_public_path_rows_pair_every_workload_with_its_phases() -> None:
+    workload = public.Workload(
+        "small", workloads.independent(20), public.register_sleep, public._sleep_10ms, 10, 1.05
+    )
+    user, bare = public.measure(workload, reps=2)
+    rows = public.rows_for(workload, user, bare)
+    assert [row.limit for row in rows] == [1.05, None, None, None]
+    assert all(row.value is not None and row.value > 0 for row in rows)
+    assert [row.figure.rsplit(": ", 1)[-1] for row in rows[1:]] == [
+        "registration",
+        "build_default_engine + run_once",
+        "get_run_report",
+    ]
