@@ -10,30 +10,21 @@ tasks, before the session fixtures that the tasks used.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import threading
-from collections.abc import Coroutine
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_flowrun._discovery import Discovery, TaskEntry
 from pytest_flowrun._names import DAG_NAME, DURATIONS_KEY, GENERATED_ATTRIBUTE
 from pytest_flowrun._options import Settings
+from pytest_flowrun._portal import LoopPortal
 
 if TYPE_CHECKING:
     from flowrun.dag import Dag
     from flowrun.scheduler import ActiveRun, TaskFailedError
     from flowrun.state import StateStore
-
-T = TypeVar("T")
-
-#: How long the main thread blocks at a time while waiting for the loop thread.
-_POLL_S = 0.25
-_STOP_LOOP_S = 5.0
 
 
 class SetupSession:
@@ -49,8 +40,7 @@ class SetupSession:
         self._full: Dag | None = None
         self._run: ActiveRun | None = None
         self._store: StateStore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._portal = LoopPortal("flowrun-setup-loop")
         self._start_error: str | None = None
         self._starting = False
         self._finished = False
@@ -218,7 +208,7 @@ class SetupSession:
                 pytrace=False,
             )
         try:
-            return self._call(run.result(name))
+            return self._portal.call(run.result(name))
         except TaskFailedError as exc:
             message = self._failure_text(exc)
         # Outside the except block, so the report shows this line and no exception chain.
@@ -301,12 +291,12 @@ class SetupSession:
         )
         expected = self._expected_durations()
         self._store = store
-        self._start_loop()
+        self._portal.start()
 
         async def start() -> ActiveRun:
             return scheduler.start(dag, context, expected_s=expected)
 
-        return self._call(start())
+        return self._portal.call(start())
 
     def _finalize(self) -> None:
         self.finish_run(raise_errors=True)
@@ -323,11 +313,11 @@ class SetupSession:
         self._finished = True
 
         try:
-            self._call(run.finish(cancel=not run.done))
+            self._portal.call(run.finish(cancel=not run.done))
         except BaseException:
             self.report = _build_report(store, run.run_id)
             raise  # a second Ctrl-C: leave the loop thread (a daemon) to the exit
-        self._stop_loop()
+        self._portal.stop()
         self.report = report = _build_report(store, run.run_id)
         self._save_durations(report)
         if raise_errors:
@@ -342,7 +332,7 @@ class SetupSession:
         """Tear down if no fixture finalizer did, write the report, set the exit status."""
         # An exception here is a second Ctrl-C: the loop thread, a daemon, is left to the exit.
         self.finish_run(raise_errors=False)
-        self._stop_loop()
+        self._portal.stop()
         if self.settings.report_path is not None and (self.discovery.entries or self.report):
             self._write_report()
         report = self.report
@@ -358,55 +348,7 @@ class SetupSession:
 
     def stop(self) -> None:
         """Last resort at unconfigure: ask the loop thread to stop, without waiting."""
-        loop, self._loop, self._thread = self._loop, None, None
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(loop.stop)
-
-    # -- the loop thread ----------------------------------------------------------------
-
-    def _start_loop(self) -> None:
-        if self._loop is not None:
-            return
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(
-            target=_serve, args=(loop,), name="flowrun-setup-loop", daemon=True
-        )
-        thread.start()
-        self._loop, self._thread = loop, thread
-
-    def _stop_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        self._loop = self._thread = None
-        if thread.is_alive():
-            # Best effort: an async generator left open must not stop the shutdown.
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(
-                    _STOP_LOOP_S
-                )
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(_STOP_LOOP_S)
-        if not thread.is_alive():
-            loop.close()
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop thread and wait for it; Ctrl-C interrupts the wait."""
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("flowrun: the setup loop is not running")
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
-        try:
-            while True:
-                try:
-                    return future.result(_POLL_S)
-                except TimeoutError:
-                    if future.done():
-                        raise
-        except BaseException:
-            future.cancel()
-            raise
+        self._portal.abandon()
 
     # -- reporting ----------------------------------------------------------------------
 
@@ -474,11 +416,6 @@ class SetupSession:
                 f"flowrun: cannot write the report to {str(path)!r} (--flowrun-report / "
                 f"flowrun_report): {exc.strerror or exc}"
             ) from None
-
-
-def _serve(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    loop.run_forever()
 
 
 def _build_report(store: StateStore, run_id: str) -> dict[str, Any]:

@@ -1,0 +1,131 @@
+"""``LoopPortal``: an asyncio event loop in a daemon thread, driven from the main thread.
+
+The idea of anyio's ``BlockingPortal``: one small object owns the loop and its thread,
+with a clear ``start`` / ``call(coro)`` / ``stop``. The setup run lives on this loop for
+the whole session, so setup keeps going while tests run. The main thread only ever waits
+on futures, in short slices, so Ctrl-C interrupts it; ``_interrupted`` is the one place
+where an interrupt of the main thread reaches the loop.
+
+Imports only the standard library; nothing happens until ``start``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: How long the main thread blocks at a time while waiting for the loop thread.
+_POLL_S = 0.25
+#: How long ``stop`` waits for the loop's async generators, then for its thread.
+_STOP_S = 5.0
+
+
+class LoopPortal:
+    """An event loop running in a daemon thread, started on demand and stopped once.
+
+    ``start`` creates the loop and its thread (once; later calls do nothing), ``call``
+    runs a coroutine there and waits for its result, ``stop`` shuts the loop down and
+    closes it, ``abandon`` only asks it to stop. A daemon thread never holds up the
+    interpreter's exit: a loop left running by a second Ctrl-C dies with the process.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """True between ``start`` and ``stop`` (or ``abandon``)."""
+        return self._loop is not None
+
+    def start(self) -> None:
+        """Create the loop and start its thread, unless already started."""
+        if self._loop is not None:
+            return
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=_serve, args=(loop,), name=self._name, daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for its result; Ctrl-C interrupts the wait.
+
+        Raises what ``coro`` raises, ``RuntimeError`` if the portal is not running, and
+        whatever interrupts the main thread meanwhile (after ``_interrupted``).
+        """
+        loop = self._loop
+        if loop is None:
+            coro.close()
+            raise RuntimeError("flowrun: the setup loop is not running")
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return _result(future)
+        except BaseException as exc:
+            if not _raised_by(future, exc):
+                self._interrupted(future)
+            raise
+
+    def _interrupted(self, future: concurrent.futures.Future[Any]) -> None:
+        """The main thread stopped waiting for ``future`` (Ctrl-C, most likely): cancel it.
+
+        This is the one place an interrupt of the main thread reaches the loop: whatever
+        must happen from the moment the main thread sees it belongs here.
+        """
+        future.cancel()
+
+    def stop(self) -> None:
+        """Finalize the loop's async generators, stop the loop, join its thread, close it.
+
+        Each wait is bounded: a thread still busy after it is left to the exit, its loop
+        unclosed. Does nothing if the portal is not running.
+        """
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._loop = self._thread = None
+        if thread.is_alive():
+            # Best effort: an async generator left open must not stop the shutdown.
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(_STOP_S)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(_STOP_S)
+        if not thread.is_alive():
+            loop.close()
+
+    def abandon(self) -> None:
+        """Ask the loop to stop, without waiting for anything (a last resort)."""
+        loop, self._loop, self._thread = self._loop, None, None
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(loop.stop)
+
+
+def _result(future: concurrent.futures.Future[T]) -> T:
+    """Wait for ``future``'s result in slices short enough for Ctrl-C to get through."""
+    while True:
+        try:
+            return future.result(_POLL_S)
+        except TimeoutError:
+            if future.done():  # the coroutine itself raised TimeoutError
+                raise
+
+
+def _raised_by(future: concurrent.futures.Future[Any], exc: BaseException) -> bool:
+    """Did ``exc`` come out of ``future`` (rather than interrupt the wait for it)?"""
+    if not future.done():
+        return False
+    if future.cancelled():
+        return isinstance(exc, concurrent.futures.CancelledError)
+    return future.exception() is exc
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    loop.run_forever()
