@@ -22,8 +22,8 @@ from __future__ import annotations
 import inspect
 import os
 import types
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,15 @@ class TaskEntry:
     deps: tuple[str, ...] = ()
     parent_args: tuple[str, ...] = ()
     fixture_args: tuple[str, ...] = ()
+
+    def spec_to_run(self, bound: Mapping[str, Any] | None = None) -> TaskSpec:
+        """The spec the runtime runs: the entry's dependencies, with ``bound`` (the values
+        of ``fixture_args``) when given, and nothing left in ``requires``."""
+        if bound is None:
+            return replace(self.spec, deps=self.deps, parent_args=self.parent_args, requires=())
+        return replace(
+            self.spec, deps=self.deps, parent_args=self.parent_args, bound=bound, requires=()
+        )
 
 
 @dataclass(slots=True)
@@ -118,6 +127,22 @@ class Discovery:
                 setattr(module, attr, fixture)
             else:
                 setattr(module, f"_flowrun_fixture_{spec.name}", fixture)
+
+    def link(self) -> None:
+        """Fill in each entry's ``deps``, ``parent_args`` and ``fixture_args``.
+
+        A task fixture's parameter names a task (a dependency) or a fixture, which only
+        the whole session can tell: call this once every plugin module is scanned.
+        """
+        entries = self.entries
+        for entry in entries.values():
+            spec = entry.spec
+            task_args = tuple(r for r in spec.requires if r in entries)
+            entry.fixture_args = tuple(r for r in spec.requires if r not in entries)
+            entry.deps = spec.deps + tuple(r for r in task_args if r not in spec.deps)
+            entry.parent_args = spec.parent_args + tuple(
+                r for r in task_args if r not in spec.parent_args
+            )
 
     def _check_fixture(self, attr: str, obj: object, spec: TaskSpec, origin: str) -> bool:
         marker = _marker(obj)

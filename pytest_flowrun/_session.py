@@ -11,18 +11,17 @@ tasks, before the session fixtures that the tasks used.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flowrun._discovery import Discovery, TaskEntry
-from pytest_flowrun._names import DAG_NAME, DURATIONS_KEY, GENERATED_ATTRIBUTE
+from pytest_flowrun._discovery import Discovery
+from pytest_flowrun._names import DAG_NAME, DURATIONS_KEY
 from pytest_flowrun._options import Settings
 from pytest_flowrun._portal import LoopPortal
+from pytest_flowrun._selection import Selection, select
 
 if TYPE_CHECKING:
-    from flowrun.dag import Dag
     from flowrun.scheduler import ActiveRun, TaskFailedError
     from flowrun.state import StateStore
 
@@ -34,10 +33,8 @@ class SetupSession:
         self.config = config
         self.settings = Settings()
         self.discovery = Discovery(config.rootpath)
-        self.selected: tuple[str, ...] = ()
-        self.excluded: tuple[str, ...] = ()
+        self.selection: Selection | None = None
         self.report: dict[str, Any] | None = None
-        self._full: Dag | None = None
         self._run: ActiveRun | None = None
         self._store: StateStore | None = None
         self._portal = LoopPortal("flowrun-setup-loop")
@@ -50,148 +47,13 @@ class SetupSession:
     def prepare(self, session: pytest.Session) -> None:
         """Validate the tasks and work out which ones the selected tests need.
 
-        Raises ``pytest.UsageError`` listing every problem: a bad declaration, a bad
-        DAG, a name shared by a task and another fixture, a task fixture asking for a
-        fixture narrower than the session.
+        Raises ``pytest.UsageError`` listing every problem (see ``_selection.select``).
         """
-        entries = self.discovery.entries
-        errors = list(self.discovery.errors)
-        if not entries:
-            if errors:
-                raise pytest.UsageError(_problems(errors))
-            return
-        from flowrun.dag import build_dag
-        from flowrun.errors import FlowrunError
-
-        for entry in entries.values():
-            spec = entry.spec
-            task_args = tuple(r for r in spec.requires if r in entries)
-            entry.fixture_args = tuple(r for r in spec.requires if r not in entries)
-            entry.deps = spec.deps + tuple(r for r in task_args if r not in spec.deps)
-            entry.parent_args = spec.parent_args + tuple(
-                r for r in task_args if r not in spec.parent_args
-            )
-        try:
-            self._full = build_dag(
-                DAG_NAME,
-                [
-                    replace(e.spec, deps=e.deps, parent_args=e.parent_args, requires=())
-                    for e in entries.values()
-                ],
-            )
-        except FlowrunError as exc:
-            errors.append(str(exc))
-        if errors or self._full is None:
-            raise pytest.UsageError(_problems(errors))
-        full = self._full
-        direct = self._select(session, full, errors)
-        if errors:
-            raise pytest.UsageError(_problems(errors))
-        if direct:
-            keep = full.ancestors(direct)
-            self.selected = tuple(n for n in full.names if n in keep)
-        self.excluded = tuple(n for n in full.names if n not in self.selected)
-        if self.settings.show_dag:
+        self.selection = selection = select(session, self.discovery)
+        if selection is not None and self.settings.show_dag:
             from pytest_flowrun._terminal import write_dag
 
-            write_dag(self.config, full, self.selected, self.excluded)
-
-    def _select(
-        self, session: pytest.Session, full: Dag, errors: list[str]
-    ) -> dict[str, pytest.Item]:
-        """The tasks the selected items ask for, each with the first item asking."""
-        entries = self.discovery.entries
-        # The fixture manager is pytest's only way to ask which definitions of a name a
-        # node sees (getfixturedefs has kept its signature since pytest 8).
-        manager = session._fixturemanager
-        direct: dict[str, pytest.Item] = {}
-        seen: set[tuple[str, int]] = set()
-        reported: set[int] = set()
-        for item in session.items:
-            names = getattr(item, "fixturenames", None)
-            if not names:
-                continue
-            for name in names:
-                entry = entries.get(name)
-                if entry is None:
-                    continue
-                direct.setdefault(name, item)
-                key = (name, id(item.parent))
-                if key in seen:
-                    continue
-                seen.add(key)
-                for fixturedef in manager.getfixturedefs(name, item) or ():
-                    if getattr(fixturedef.func, GENERATED_ATTRIBUTE, False):
-                        continue
-                    if id(fixturedef) not in reported:
-                        reported.add(id(fixturedef))
-                        where = self.discovery.origin_of(fixturedef.func)
-                        errors.append(
-                            f"task {name!r} ({entry.origin}) and fixture {name!r} ({where}) "
-                            "have the same name; rename one of them"
-                        )
-        if not direct:
-            return direct
-        # The first test that needs a task starts the run, and the fixtures every task
-        # uses are resolved from there.
-        first = next(iter(direct.values()))
-        for name in full.ancestors(direct):
-            entry = entries[name]
-            item = direct.get(name, first)
-            for arg in entry.fixture_args:
-                problems = self._check_argument(manager, entry, arg, item)
-                if not problems and not manager.getfixturedefs(arg, first):
-                    problems = [
-                        f"task fixture {name!r} ({entry.origin}) uses fixture {arg!r}, which "
-                        f"{first.nodeid!r} cannot see; the first test needing setup starts the "
-                        f"whole run, so define {arg!r} where every such test sees it"
-                    ]
-                errors.extend(problems)
-        return direct
-
-    def _check_argument(
-        self, manager: Any, entry: TaskEntry, arg: str, item: pytest.Item
-    ) -> list[str]:
-        what = f"task fixture {entry.spec.name!r} ({entry.origin})"
-        fixturedefs = manager.getfixturedefs(arg, item)
-        if not fixturedefs:
-            return [
-                f"{what} takes parameter {arg!r}, which is neither a task nor a fixture "
-                f"visible to {item.nodeid!r}"
-            ]
-        fixturedef = fixturedefs[-1]
-        if fixturedef.scope != "session":
-            where = self.discovery.origin_of(fixturedef.func)
-            return [
-                f"{what} uses fixture {arg!r} ({where}), which has {fixturedef.scope!r} "
-                "scope; a task runs once per session, so it can only use session-scoped "
-                "fixtures"
-            ]
-        task = self._task_below(manager, fixturedef, item)
-        if task is not None:
-            return [
-                f"{what} uses fixture {arg!r}, which needs task {task!r}; the fixtures a task "
-                f"uses are set up before the run starts: make {arg!r} a task"
-            ]
-        return []
-
-    def _task_below(
-        self, manager: Any, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
-    ) -> str | None:
-        """The first task that ``fixturedef`` needs, directly or through other fixtures."""
-        entries = self.discovery.entries
-        seen: set[str] = set()
-        stack: list[str] = list(fixturedef.argnames)
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            if name in entries:
-                return name
-            for other in manager.getfixturedefs(name, item) or ():
-                stack.extend(other.argnames)
-        return None
+            write_dag(self.config, selection.full, selection.selected, selection.excluded)
 
     # -- running ------------------------------------------------------------------------
 
@@ -247,27 +109,17 @@ class SetupSession:
         from flowrun.scheduler import Scheduler, SchedulerConfig
         from flowrun.state import StateStore
 
-        full = self._full
-        if full is None:
+        selection = self.selection
+        if selection is None:
             raise RuntimeError("flowrun: a task fixture was set up before collection finished")
-        if name not in self.selected:  # asked for dynamically, before the run started
-            keep = full.ancestors([*self.selected, name])
-            self.selected = tuple(n for n in full.names if n in keep)
-            self.excluded = tuple(n for n in full.names if n not in keep)
+        if name not in selection.selected:  # asked for dynamically, before the run started
+            self.selection = selection = selection.including(name)
         entries = self.discovery.entries
         specs = []
-        for task_name in self.selected:
+        for task_name in selection.selected:
             entry = entries[task_name]
             bound = {arg: request.getfixturevalue(arg) for arg in entry.fixture_args}
-            specs.append(
-                replace(
-                    entry.spec,
-                    deps=entry.deps,
-                    parent_args=entry.parent_args,
-                    bound=bound,
-                    requires=(),
-                )
-            )
+            specs.append(entry.spec_to_run(bound))
         dag = build_dag(DAG_NAME, specs)
         context = self.config.hook.pytest_flowrun_context(config=self.config)
         if context is None:
@@ -289,7 +141,7 @@ class SetupSession:
             ),
             state_store=store,
         )
-        expected = self._expected_durations()
+        expected = self._expected_durations(selection.selected)
         self._store = store
         self._portal.start()
 
@@ -371,7 +223,7 @@ class SetupSession:
             what += "failed" + (f": {error}" if error is not None else "")
         return f"flowrun: {what}"
 
-    def _expected_durations(self) -> dict[str, float]:
+    def _expected_durations(self, selected: tuple[str, ...]) -> dict[str, float]:
         cache = getattr(self.config, "cache", None)
         if cache is None:
             return {}
@@ -381,7 +233,7 @@ class SetupSession:
         return {
             name: float(value)
             for name, value in stored.items()
-            if name in self.selected and isinstance(value, (int, float)) and value >= 0
+            if name in selected and isinstance(value, (int, float)) and value >= 0
         }
 
     def _save_durations(self, report: dict[str, Any]) -> None:
@@ -400,8 +252,9 @@ class SetupSession:
         if path is None:
             return
         report = dict(self.report) if self.report is not None else _empty_report()
-        report["selected"] = list(self.selected)
-        report["excluded"] = list(self.excluded)
+        selection = self.selection
+        report["selected"] = list(selection.selected) if selection is not None else []
+        report["excluded"] = list(selection.excluded) if selection is not None else []
         report["max_parallel"] = self.settings.max_parallel
         report["default_timeout_s"] = self.settings.timeout_s
         # Each pytest-xdist worker runs its own setup: one report per worker.
@@ -451,9 +304,3 @@ def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-def _problems(errors: list[str]) -> str:
-    if len(errors) == 1:
-        return f"flowrun: {errors[0]}"
-    return "flowrun found problems in the setup tasks:\n" + "\n".join(f"  - {e}" for e in errors)

@@ -1,0 +1,191 @@
+"""Selection: which tasks the selected tests need, checked once collection is over.
+
+``select`` validates the tasks found in the session's plugin modules as one DAG, then
+asks pytest which of them the collected items see, and checks what only a collected
+session can tell: a task and another fixture sharing a name, and the fixtures a task
+fixture uses (visible from the first test that needs setup, session-scoped, needing no
+task). Every problem is reported at once, in one ``pytest.UsageError``.
+
+Imports the plugin's ``_discovery`` and ``_names``; the runtime only inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_flowrun._discovery import Discovery, TaskEntry
+from pytest_flowrun._names import DAG_NAME, GENERATED_ATTRIBUTE
+
+if TYPE_CHECKING:
+    from flowrun.dag import Dag
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The DAG of every task found, and the part of it that the selected tests need.
+
+    ``selected`` holds the tasks the selected tests ask for and all they depend on,
+    ``excluded`` the others, both in the DAG's order.
+    """
+
+    full: Dag
+    selected: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+
+    def including(self, name: str) -> Selection:
+        """This selection with task ``name`` and what it depends on added to it."""
+        keep = self.full.ancestors([*self.selected, name])
+        names = self.full.names
+        return replace(
+            self,
+            selected=tuple(n for n in names if n in keep),
+            excluded=tuple(n for n in names if n not in keep),
+        )
+
+
+def select(session: pytest.Session, discovery: Discovery) -> Selection | None:
+    """The tasks that ``session``'s items need; None when the session has no task.
+
+    Raises ``pytest.UsageError`` listing every problem: a bad declaration, a bad DAG, a
+    name shared by a task and another fixture, a task fixture asking for a fixture that
+    is out of sight, narrower than the session, or that needs a task.
+    """
+    entries = discovery.entries
+    errors = list(discovery.errors)
+    if not entries:
+        if errors:
+            raise pytest.UsageError(problems(errors))
+        return None
+    from flowrun.dag import build_dag
+    from flowrun.errors import FlowrunError
+
+    discovery.link()
+    full: Dag | None = None
+    try:
+        full = build_dag(DAG_NAME, [entry.spec_to_run() for entry in entries.values()])
+    except FlowrunError as exc:
+        errors.append(str(exc))
+    if errors or full is None:
+        raise pytest.UsageError(problems(errors))
+    direct = _requested(session, full, discovery, errors)
+    if errors:
+        raise pytest.UsageError(problems(errors))
+    selected: tuple[str, ...] = ()
+    if direct:
+        keep = full.ancestors(direct)
+        selected = tuple(n for n in full.names if n in keep)
+    return Selection(full, selected, tuple(n for n in full.names if n not in selected))
+
+
+def problems(errors: list[str]) -> str:
+    """The message of the ``pytest.UsageError`` for ``errors``: one line, or a list."""
+    if len(errors) == 1:
+        return f"flowrun: {errors[0]}"
+    return "flowrun found problems in the setup tasks:\n" + "\n".join(f"  - {e}" for e in errors)
+
+
+def _requested(
+    session: pytest.Session, full: Dag, discovery: Discovery, errors: list[str]
+) -> dict[str, pytest.Item]:
+    """The tasks the selected items ask for, each with the first item asking.
+
+    Appends to ``errors`` the problems found on the way.
+    """
+    entries = discovery.entries
+    # The fixture manager is pytest's only way to ask which definitions of a name a
+    # node sees (getfixturedefs has kept its signature since pytest 8).
+    manager = session._fixturemanager
+    direct: dict[str, pytest.Item] = {}
+    seen: set[tuple[str, int]] = set()
+    reported: set[int] = set()
+    for item in session.items:
+        names = getattr(item, "fixturenames", None)
+        if not names:
+            continue
+        for name in names:
+            entry = entries.get(name)
+            if entry is None:
+                continue
+            direct.setdefault(name, item)
+            key = (name, id(item.parent))
+            if key in seen:
+                continue
+            seen.add(key)
+            for fixturedef in manager.getfixturedefs(name, item) or ():
+                if getattr(fixturedef.func, GENERATED_ATTRIBUTE, False):
+                    continue
+                if id(fixturedef) not in reported:
+                    reported.add(id(fixturedef))
+                    where = discovery.origin_of(fixturedef.func)
+                    errors.append(
+                        f"task {name!r} ({entry.origin}) and fixture {name!r} ({where}) "
+                        "have the same name; rename one of them"
+                    )
+    if not direct:
+        return direct
+    # The first test that needs a task starts the run, and the fixtures every task
+    # uses are resolved from there.
+    first = next(iter(direct.values()))
+    for name in full.ancestors(direct):
+        entry = entries[name]
+        item = direct.get(name, first)
+        for arg in entry.fixture_args:
+            found = _check_argument(manager, discovery, entry, arg, item)
+            if not found and not manager.getfixturedefs(arg, first):
+                found = [
+                    f"task fixture {name!r} ({entry.origin}) uses fixture {arg!r}, which "
+                    f"{first.nodeid!r} cannot see; the first test needing setup starts the "
+                    f"whole run, so define {arg!r} where every such test sees it"
+                ]
+            errors.extend(found)
+    return direct
+
+
+def _check_argument(
+    manager: Any, discovery: Discovery, entry: TaskEntry, arg: str, item: pytest.Item
+) -> list[str]:
+    """The problems with fixture ``arg`` of task fixture ``entry``, as seen from ``item``."""
+    what = f"task fixture {entry.spec.name!r} ({entry.origin})"
+    fixturedefs = manager.getfixturedefs(arg, item)
+    if not fixturedefs:
+        return [
+            f"{what} takes parameter {arg!r}, which is neither a task nor a fixture "
+            f"visible to {item.nodeid!r}"
+        ]
+    fixturedef = fixturedefs[-1]
+    if fixturedef.scope != "session":
+        where = discovery.origin_of(fixturedef.func)
+        return [
+            f"{what} uses fixture {arg!r} ({where}), which has {fixturedef.scope!r} "
+            "scope; a task runs once per session, so it can only use session-scoped "
+            "fixtures"
+        ]
+    task = _task_below(manager, discovery, fixturedef, item)
+    if task is not None:
+        return [
+            f"{what} uses fixture {arg!r}, which needs task {task!r}; the fixtures a task "
+            f"uses are set up before the run starts: make {arg!r} a task"
+        ]
+    return []
+
+
+def _task_below(
+    manager: Any, discovery: Discovery, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
+) -> str | None:
+    """The first task that ``fixturedef`` needs, directly or through other fixtures."""
+    entries = discovery.entries
+    seen: set[str] = set()
+    stack: list[str] = list(fixturedef.argnames)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in entries:
+            return name
+        for other in manager.getfixturedefs(name, item) or ():
+            stack.extend(other.argnames)
+    return None
