@@ -3,6 +3,20 @@
 Decorate functions with ``@task``, declare their dependencies, and let an ``Engine`` run
 them as a DAG: concurrently under ``max_parallel``, with timeouts, retries and
 skip-on-failure, every task recorded in a state store and reported as plain JSON.
+
+The public modules, each importing only those above it::
+
+    flowrun.errors     the error tree (imports nothing from flowrun)
+    flowrun.context    RunContext, the shared bundle a task may take
+    flowrun.task       @task, TaskSpec, TaskRegistry
+    flowrun.dag        build_dag, Dag: validation and order (pure, no asyncio)
+    flowrun.state      statuses, records, the state store
+    flowrun.executor   one attempt of one task, bounded by its timeout
+    flowrun.scheduler  SchedulerConfig, Scheduler, ActiveRun: the run driver
+    flowrun.engine     Engine, build_default_engine, run_once, the run report
+
+Private helpers (``_gate``, ``_ledger``, ``_teardown``, ``_grace``, ``_report``,
+``_threads``, ``_gc``) each hold one part of these and say so in their docstring.
 """
 
 from __future__ import annotations
@@ -14,22 +28,24 @@ from flowrun.errors import (
     CycleError,
     DuplicateTaskError,
     FlowrunError,
+    GeneratorProtocolError,
     InvalidDependencyError,
     InvalidMaxParallelError,
     InvalidOptionError,
     InvalidRetriesError,
     InvalidTimeoutError,
     MissingDependencyError,
+    RunFinalizedError,
     SelfDependencyError,
     TaskDefinitionError,
+    TaskFailedError,
     TaskSignatureError,
     TaskTimeoutError,
     UnknownRunError,
     UnknownTaskError,
 )
-from flowrun.scheduler import ActiveRun, Scheduler, SchedulerConfig, TaskFailedError
+from flowrun.scheduler import ActiveRun, Scheduler, SchedulerConfig
 from flowrun.state import (
-    RunFinalizedError,
     RunRecord,
     RunStatus,
     StateStore,
@@ -40,8 +56,6 @@ from flowrun.state import (
 )
 from flowrun.task import TaskRegistry, TaskSpec, default_registry, task
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ActiveRun",
     "CycleError",
@@ -49,6 +63,7 @@ __all__ = [
     "DuplicateTaskError",
     "Engine",
     "FlowrunError",
+    "GeneratorProtocolError",
     "InvalidDependencyError",
     "InvalidMaxParallelError",
     "InvalidOptionError",
@@ -82,3 +97,13 @@ __all__ = [
     "default_registry",
     "task",
 ]
+
+
+def __getattr__(name: str) -> str:
+    # The version comes from the installed package's metadata, read only when asked for:
+    # importing importlib.metadata would cost every pytest run that loads the plugin.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("flowrun")
+    raise AttributeError(f"module 'flowrun' has no attribute {name!r}")

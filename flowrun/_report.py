@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from flowrun.dag import _stable_topological_order, heaviest_paths, trace_path
+from flowrun.dag import _heaviest_paths, _stable_topological_order, _trace_path
 from flowrun.state import RunRecord, TaskError, TaskRunRecord, TaskStatus
 
 _MAX_REPR = 2000
@@ -82,8 +82,8 @@ def _critical_path(run: RunRecord, durations: dict[str, float]) -> tuple[list[st
     position = {name: i for i, name in enumerate(names)}
     parents = [[position[d] for d in run.tasks[name].deps if d in position] for name in names]
     weights = [durations.get(name, 0.0) for name in names]
-    best, via = heaviest_paths(_stable_topological_order(parents), parents, weights)
-    return trace_path(names, best, via)
+    best, via = _heaviest_paths(_stable_topological_order(parents), parents, weights)
+    return _trace_path(names, best, via)
 
 
 def _error(error: TaskError | None) -> dict[str, str] | None:

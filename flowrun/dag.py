@@ -84,10 +84,10 @@ class Dag:
         if not self.specs:
             return [], 0.0
         names = [spec.name for spec in self.specs]
-        best, via = heaviest_paths(
+        best, via = _heaviest_paths(
             range(len(names)), self.parents, [weights.get(n, 0.0) for n in names]
         )
-        return trace_path(names, best, via)
+        return _trace_path(names, best, via)
 
     def render(self) -> str:
         """A readable text view: the tasks level by level with what each depends on."""
@@ -156,7 +156,7 @@ def _build(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> Dag
     return _assemble(name, [ordered[i] for i in order])
 
 
-def heaviest_paths(
+def _heaviest_paths(
     order: Iterable[int], before: Sequence[Sequence[int]], weights: Sequence[float]
 ) -> tuple[list[float], list[int]]:
     """The heaviest chain ending at each node: its weight, and the node before it on it.
@@ -179,10 +179,10 @@ def heaviest_paths(
     return best, via
 
 
-def trace_path(
+def _trace_path(
     names: Sequence[str], best: Sequence[float], via: Sequence[int]
 ) -> tuple[list[str], float]:
-    """The heaviest of the chains ``heaviest_paths`` found, as names from its start."""
+    """The heaviest of the chains ``_heaviest_paths`` found, as names from its start."""
     if not best:
         return [], 0.0
     end = max(range(len(best)), key=best.__getitem__)

@@ -16,28 +16,40 @@
     │   └── SelfDependencyError                a task depends on itself
     ├── UnknownTaskError (LookupError)         a task name is not in the DAG
     ├── UnknownRunError (LookupError)          no run with that id
-    └── TaskTimeoutError (TimeoutError)        recorded as the error of a timed-out task
+    ├── RunFinalizedError (RuntimeError)       a finalized run's records are changed
+    ├── TaskFailedError                        a task asked for did not succeed
+    ├── TaskTimeoutError (TimeoutError)        recorded as the error of a timed-out task
+    └── GeneratorProtocolError (RuntimeError)  recorded: a generator task did not yield once
 
 Every validation error is raised before the first task starts: a run never half-runs
-because of bad input.
+because of bad input. The last two are never raised to the caller: they are what a run
+records as a task's error. This module imports nothing from flowrun; the other modules
+re-export the errors they raise under their old import paths.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flowrun.state import TaskError, TaskStatus
 
 __all__ = [
     "CycleError",
     "DuplicateTaskError",
     "FlowrunError",
+    "GeneratorProtocolError",
     "InvalidDependencyError",
     "InvalidMaxParallelError",
     "InvalidOptionError",
     "InvalidRetriesError",
     "InvalidTimeoutError",
     "MissingDependencyError",
+    "RunFinalizedError",
     "SelfDependencyError",
     "TaskDefinitionError",
+    "TaskFailedError",
     "TaskSignatureError",
     "TaskTimeoutError",
     "UnknownRunError",
@@ -121,9 +133,6 @@ class MissingDependencyError(FlowrunError, LookupError):
             hint = " (did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?)"
         super().__init__(f"task {task!r} depends on {missing!r}, which is not registered{hint}")
 
-    def __str__(self) -> str:  # LookupError would quote the message
-        return str(self.args[0])
-
 
 class CycleError(FlowrunError, ValueError):
     """Raised when tasks depend on each other in a circle; ``cycle`` lists it, first == last."""
@@ -157,9 +166,6 @@ class UnknownTaskError(FlowrunError, LookupError):
         hint = (" (did you mean " + " or ".join(repr(c) for c in close) + "?)") if close else ""
         super().__init__(f"no task named {task!r}{hint}")
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 class UnknownRunError(FlowrunError, LookupError):
     """Raised when a run id is not in the state store."""
@@ -171,9 +177,6 @@ class UnknownRunError(FlowrunError, LookupError):
             "(run ids come from Engine.run_once; old runs may have been evicted)"
         )
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 class TaskTimeoutError(FlowrunError, TimeoutError):
     """Recorded as the error of an attempt that ran longer than its ``timeout_s``."""
@@ -182,3 +185,44 @@ class TaskTimeoutError(FlowrunError, TimeoutError):
         self.task = task
         self.timeout_s = timeout_s
         super().__init__(f"task {task!r}: {phase} timed out after {timeout_s:g}s")
+
+
+class RunFinalizedError(FlowrunError, RuntimeError):
+    """Raised when a finalized run is changed: its records are final."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id!r} is finalized; its records can no longer change")
+
+
+class TaskFailedError(FlowrunError):
+    """Raised when a task awaited with ``ActiveRun.result`` did not succeed.
+
+    ``task`` is the task asked for, ``status`` its final status, ``cause`` the task that
+    actually failed (itself, or the ancestor that made it SKIPPED) and ``error`` its error.
+    """
+
+    def __init__(self, task: str, status: TaskStatus, cause: str, error: TaskError | None) -> None:
+        self.task = task
+        self.status = status
+        self.cause = cause
+        self.error = error
+        if cause != task:
+            message = f"task {task!r} was skipped because task {cause!r} did not succeed"
+        else:
+            message = f"task {task!r} {_FAILED_HOW.get(status, str(status))}"
+        if error is not None:
+            message += f": {error}"
+        super().__init__(message)
+
+
+#: How ``TaskFailedError`` words a status (``TaskStatus`` is a ``StrEnum``).
+_FAILED_HOW = {"FAILED": "failed", "TIMED_OUT": "timed out", "CANCELLED": "was cancelled"}
+
+
+class GeneratorProtocolError(FlowrunError, RuntimeError):
+    """Recorded as the error of a generator task that did not yield exactly once."""
+
+    def __init__(self, task: str, problem: str) -> None:
+        self.task = task
+        super().__init__(f"task {task!r} {problem}")

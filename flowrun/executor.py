@@ -23,15 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowrun._threads import DaemonThreadPool
-from flowrun.errors import TaskTimeoutError
+from flowrun.errors import GeneratorProtocolError, TaskTimeoutError
 from flowrun.state import TaskStatus
 from flowrun.task import TaskKind, TaskSpec
 
 __all__ = ["AttemptOutcome", "GeneratorProtocolError", "TaskExecutor"]
-
-
-class GeneratorProtocolError(RuntimeError):
-    """Raised when a generator task does not yield exactly once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +154,7 @@ class TaskExecutor:
                         value = await anext(agen)
                     except StopAsyncIteration:
                         raise GeneratorProtocolError(
-                            f"task {spec.name!r} is a generator that returned without yielding"
+                            spec.name, "is a generator that returned without yielding"
                         ) from None
                     if timeout_s is not None and scope.expired():
                         return _overran(spec, timeout_s, agen)
@@ -312,7 +308,7 @@ class _SyncGeneratorStarter:
             value = next(gen)
         except StopIteration:
             raise GeneratorProtocolError(
-                f"task {self.spec.name!r} is a generator that returned without yielding"
+                self.spec.name, "is a generator that returned without yielding"
             ) from None
         with self._lock:
             abandoned = self._abandoned
@@ -389,9 +385,7 @@ def _finish_generator(name: str, gen: Generator[Any, None, None]) -> None:
     except StopIteration:
         return
     gen.close()
-    raise GeneratorProtocolError(
-        f"task {name!r} yielded more than once; a task yields exactly once"
-    )
+    raise GeneratorProtocolError(name, "yielded more than once; a task yields exactly once")
 
 
 async def _finish_async_generator(name: str, agen: AsyncGenerator[Any, None]) -> None:
@@ -400,9 +394,7 @@ async def _finish_async_generator(name: str, agen: AsyncGenerator[Any, None]) ->
     except StopAsyncIteration:
         return
     await agen.aclose()
-    raise GeneratorProtocolError(
-        f"task {name!r} yielded more than once; a task yields exactly once"
-    )
+    raise GeneratorProtocolError(name, "yielded more than once; a task yields exactly once")
 
 
 def _close_quietly(gen: Generator[Any, None, None]) -> None:

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-from flowrun.errors import FlowrunError, InvalidOptionError, UnknownRunError, UnknownTaskError
+from flowrun.errors import (
+    InvalidOptionError,
+    RunFinalizedError,
+    UnknownRunError,
+    UnknownTaskError,
+)
 
 __all__ = [
     "RunFinalizedError",
@@ -197,14 +202,6 @@ class RunRecord:
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
-
-
-class RunFinalizedError(FlowrunError, RuntimeError):
-    """Raised when a finalized run is changed: its records are final."""
-
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-        super().__init__(f"run {run_id!r} is finalized; its records can no longer change")
 
 
 @runtime_checkable

@@ -22,14 +22,17 @@ PUBLIC_MODULES = {
         "CycleError",
         "DuplicateTaskError",
         "FlowrunError",
+        "GeneratorProtocolError",
         "InvalidDependencyError",
         "InvalidMaxParallelError",
         "InvalidOptionError",
         "InvalidRetriesError",
         "InvalidTimeoutError",
         "MissingDependencyError",
+        "RunFinalizedError",
         "SelfDependencyError",
         "TaskDefinitionError",
+        "TaskFailedError",
         "TaskSignatureError",
         "TaskTimeoutError",
         "UnknownRunError",
@@ -65,6 +68,7 @@ PACKAGE_EXPORTS = [
     "DuplicateTaskError",
     "Engine",
     "FlowrunError",
+    "GeneratorProtocolError",
     "InvalidDependencyError",
     "InvalidMaxParallelError",
     "InvalidOptionError",
@@ -160,6 +164,52 @@ def test_every_public_name_has_a_docstring(module_name: str, name: str) -> None:
         assert inspect.getdoc(value), f"{module_name}.{name} has no docstring"
 
 
+def _drawn_tree() -> dict[str, str]:
+    """Each error's parent as ``flowrun.errors``' docstring draws it."""
+    parents: dict[str, str] = {}
+    stack: list[str] = []
+    for line in (errors.__doc__ or "").splitlines():
+        text = line.strip()
+        if text == "FlowrunError":
+            stack = ["FlowrunError"]
+            continue
+        if not stack or not text or text[0] not in "├└│":
+            continue
+        branch = max(line.find("├── "), line.find("└── "))
+        if branch < 0:
+            continue
+        depth = (branch - line.index(text[0])) // 4 + 1
+        name = line[branch + 4 :].split()[0]
+        del stack[depth:]
+        parents[name] = stack[-1]
+        stack.append(name)
+    return parents
+
+
+def _all_subclasses(cls: type) -> set[type]:
+    found: set[type] = set()
+    for sub in cls.__subclasses__():
+        found |= {sub, *_all_subclasses(sub)}
+    return found
+
+
+def test_the_error_tree_is_drawn_once_and_whole() -> None:
+    # Every FlowrunError subclass anywhere in flowrun lives in flowrun.errors, is exported
+    # there, and stands in the drawn tree under its real parent.
+    drawn = _drawn_tree()
+    actual = {
+        cls.__name__: cls
+        for cls in _all_subclasses(errors.FlowrunError)
+        if cls.__module__.startswith("flowrun")
+    }
+    assert {cls.__module__ for cls in actual.values()} == {"flowrun.errors"}
+    assert set(actual) == set(drawn)
+    assert set(actual) | {"FlowrunError"} == set(errors.__all__)
+    for name, cls in actual.items():
+        flowrun_bases = [b for b in cls.__bases__ if issubclass(b, errors.FlowrunError)]
+        assert [b.__name__ for b in flowrun_bases] == [drawn[name]], name
+
+
 def test_the_error_tree() -> None:
     categories = {
         "TaskDefinitionError": TypeError,
@@ -175,7 +225,10 @@ def test_the_error_tree() -> None:
         "SelfDependencyError": ValueError,
         "UnknownTaskError": LookupError,
         "UnknownRunError": LookupError,
+        "RunFinalizedError": RuntimeError,
+        "TaskFailedError": errors.FlowrunError,
         "TaskTimeoutError": TimeoutError,
+        "GeneratorProtocolError": RuntimeError,
     }
     for name in errors.__all__:
         cls = getattr(errors, name)
@@ -185,6 +238,32 @@ def test_the_error_tree() -> None:
             doc = inspect.getdoc(cls) or ""
             assert doc.startswith(("Raised when", "Recorded as")), name
             assert name in (errors.__doc__ or ""), f"{name} missing from the drawn error tree"
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name"),
+    [
+        ("flowrun.scheduler", "TaskFailedError"),
+        ("flowrun.state", "RunFinalizedError"),
+        ("flowrun.executor", "GeneratorProtocolError"),
+    ],
+)
+def test_errors_moved_to_flowrun_errors_keep_their_old_import_path(
+    module_name: str, name: str
+) -> None:
+    assert getattr(importlib.import_module(module_name), name) is getattr(errors, name)
+
+
+def test_lookup_errors_do_not_quote_their_message() -> None:
+    # Only KeyError quotes its message; LookupError subclasses print it as it is.
+    error = errors.UnknownTaskError("fetch_usr", ["fetch_user"])
+    assert str(error) == "no task named 'fetch_usr' (did you mean 'fetch_user'?)"
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    from importlib.metadata import version
+
+    assert flowrun.__version__ == version("flowrun")
 
 
 def test_importing_flowrun_starts_no_threads_loops_or_pools() -> None:
