@@ -1,29 +1,54 @@
-"""One pytest session's setup run: selection, the event-loop thread, waiting, teardown.
+"""One pytest session's setup run, from the first task fixture to the session's end.
 
-The run lives on one asyncio loop in a daemon thread for the whole session, so setup
-keeps going while tests run; sync tasks run in the runtime's daemon thread pool. The
-main thread only ever waits on futures, in short slices, so Ctrl-C interrupts it. The
-run starts when pytest sets up the first task fixture a test needs, and is torn down
-by a session finalizer registered at that moment: after everything that used the
-tasks, before the session fixtures that the tasks used.
+``SetupSession`` holds the plugin's state for one ``pytest.Config``: the tasks found
+(``_discovery``), those the selected tests need (``_selection``), and the run. The run
+lives on a ``LoopPortal``'s event loop (``_portal``) for the whole session, so setup keeps
+going while tests run; sync tasks run in the runtime's daemon thread pool. It starts when
+pytest sets up the first task fixture a test needs, and is torn down by a session
+finalizer registered at that moment: after everything that used the tasks, before the
+session fixtures that the tasks used.
+
+Imports the plugin's modules below it (never ``plugin``); the runtime inside functions.
 """
 
 from __future__ import annotations
 
-import json
+import enum
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_flowrun._discovery import Discovery
-from pytest_flowrun._names import DAG_NAME, DURATIONS_KEY
+from pytest_flowrun._durations import expected_durations, save_durations
+from pytest_flowrun._names import DAG_NAME
 from pytest_flowrun._options import Settings
 from pytest_flowrun._portal import LoopPortal
+from pytest_flowrun._report import (
+    build_report,
+    has_failures,
+    teardown_failures,
+    teardown_text,
+    write_report,
+)
 from pytest_flowrun._selection import Selection, select
 
 if TYPE_CHECKING:
     from flowrun.scheduler import ActiveRun, TaskFailedError
     from flowrun.state import StateStore
+
+
+class _Phase(enum.Enum):
+    """Where the session's setup run stands.
+
+    It moves forward only, except that Ctrl-C during ``STARTING`` goes back to
+    ``NOT_STARTED`` (the session is ending anyway).
+    """
+
+    NOT_STARTED = enum.auto()
+    STARTING = enum.auto()
+    START_FAILED = enum.auto()
+    RUNNING = enum.auto()
+    FINISHED = enum.auto()
 
 
 class SetupSession:
@@ -34,15 +59,13 @@ class SetupSession:
         self.settings = Settings()
         self.discovery = Discovery(config.rootpath)
         self.selection: Selection | None = None
+        #: The run's report, once it is torn down (or interrupted while tearing down).
         self.report: dict[str, Any] | None = None
+        self._phase = _Phase.NOT_STARTED
         self._run: ActiveRun | None = None
         self._store: StateStore | None = None
+        self._start_error = ""
         self._portal = LoopPortal("flowrun-setup-loop")
-        self._start_error: str | None = None
-        self._starting = False
-        self._finished = False
-
-    # -- collection ---------------------------------------------------------------------
 
     def prepare(self, session: pytest.Session) -> None:
         """Validate the tasks and work out which ones the selected tests need.
@@ -54,8 +77,6 @@ class SetupSession:
             from pytest_flowrun._terminal import write_dag
 
             write_dag(self.config, selection.full, selection.selected, selection.excluded)
-
-    # -- running ------------------------------------------------------------------------
 
     def value_of(self, name: str, request: pytest.FixtureRequest) -> Any:
         """The body of every task fixture: start the run if needed, wait for ``name``."""
@@ -72,30 +93,32 @@ class SetupSession:
         try:
             return self._portal.call(run.result(name))
         except TaskFailedError as exc:
-            message = self._failure_text(exc)
+            message = _failure_text(exc, run)
         # Outside the except block, so the report shows this line and no exception chain.
         pytest.fail(message, pytrace=False)
 
     def _ensure_run(self, name: str, request: pytest.FixtureRequest) -> ActiveRun:
-        if self._run is not None:
+        if self._run is not None:  # RUNNING or FINISHED
             return self._run
-        if self._start_error is not None:
+        if self._phase is _Phase.START_FAILED:
             pytest.fail(self._start_error, pytrace=False)
-        if self._starting:
+        if self._phase is _Phase.STARTING:
             pytest.fail(
                 f"flowrun: task {name!r} was requested while the setup run was starting: a "
                 "fixture that a task fixture uses depends on a task; make that fixture a task",
                 pytrace=False,
             )
-        self._starting = True
+        self._phase = _Phase.STARTING
         try:
             self._run = run = self._start(name, request)
         except BaseException as exc:
             if isinstance(exc, (Exception, pytest.fail.Exception)):
+                self._phase = _Phase.START_FAILED
                 self._start_error = f"flowrun: the setup run could not start: {_one_line(exc)}"
+            else:  # Ctrl-C
+                self._phase = _Phase.NOT_STARTED
             raise
-        finally:
-            self._starting = False
+        self._phase = _Phase.RUNNING
         # pytest finalizes the session's fixtures in reverse order of setup. Registered
         # now, the teardown comes after every fixture set up from here on (the task
         # fixtures, and whatever uses them) and before those set up so far (the fixtures
@@ -141,7 +164,7 @@ class SetupSession:
             ),
             state_store=store,
         )
-        expected = self._expected_durations(selection.selected)
+        expected = expected_durations(self.config, selection.selected)
         self._store = store
         self._portal.start()
 
@@ -156,27 +179,27 @@ class SetupSession:
     def finish_run(self, *, raise_errors: bool) -> None:
         """Cancel what still runs, tear down the generator tasks, keep the report.
 
-        With ``raise_errors``, a failed teardown fails the caller (a fixture finalizer)
-        with a short message.
+        Does something once, and only after the run started. With ``raise_errors``, a
+        failed teardown fails the caller (a fixture finalizer) with a short message.
         """
         run, store = self._run, self._store
-        if run is None or store is None or self._finished:
+        if self._phase is not _Phase.RUNNING or run is None or store is None:
             return
-        self._finished = True
-
+        self._phase = _Phase.FINISHED
         try:
             self._portal.call(run.finish(cancel=not run.done))
         except BaseException:
-            self.report = _build_report(store, run.run_id)
+            self.report = build_report(store, run.run_id)
             raise  # a second Ctrl-C: leave the loop thread (a daemon) to the exit
         self._portal.stop()
-        self.report = report = _build_report(store, run.run_id)
-        self._save_durations(report)
+        self.report = report = build_report(store, run.run_id)
+        save_durations(self.config, report)
         if raise_errors:
-            failed = _teardown_failures(report)
+            failed = teardown_failures(report)
             if failed:
                 pytest.fail(
-                    "flowrun: teardown failed: " + "; ".join(f"task {n!r}: {m}" for n, m in failed),
+                    "flowrun: teardown failed: "
+                    + "; ".join(f"task {name!r}: {teardown_text(t)}" for name, t in failed),
                     pytrace=False,
                 )
 
@@ -186,12 +209,17 @@ class SetupSession:
         self.finish_run(raise_errors=False)
         self._portal.stop()
         if self.settings.report_path is not None and (self.discovery.entries or self.report):
-            self._write_report()
+            selection = self.selection
+            write_report(
+                self.config,
+                self.settings,
+                self.report,
+                selection.selected if selection is not None else (),
+                selection.excluded if selection is not None else (),
+            )
         report = self.report
         if report is None:
             return
-        from pytest_flowrun._terminal import has_failures
-
         if has_failures(report) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         worker_output = getattr(self.config, "workeroutput", None)
@@ -202,102 +230,25 @@ class SetupSession:
         """Last resort at unconfigure: ask the loop thread to stop, without waiting."""
         self._portal.abandon()
 
-    # -- reporting ----------------------------------------------------------------------
 
-    def _failure_text(self, exc: TaskFailedError) -> str:
-        from flowrun.state import TaskStatus
+def _failure_text(exc: TaskFailedError, run: ActiveRun) -> str:
+    """The one-line message that fails a test waiting for a task that did not succeed."""
+    from flowrun.state import TaskStatus
 
-        error = exc.error
-        if exc.cause != exc.task:
-            run = self._run
-            status = run.record(exc.cause).status if run is not None else exc.status
-            what = f"task {exc.task!r} did not run because task {exc.cause!r} "
-        else:
-            status = exc.status
-            what = f"task {exc.task!r} "
-        if status is TaskStatus.TIMED_OUT and error is not None:
-            what += "timed out: " + error.message.removeprefix(f"task {exc.cause!r}: ")
-        elif status is TaskStatus.CANCELLED:
-            what += "was cancelled"
-        else:
-            what += "failed" + (f": {error}" if error is not None else "")
-        return f"flowrun: {what}"
-
-    def _expected_durations(self, selected: tuple[str, ...]) -> dict[str, float]:
-        cache = getattr(self.config, "cache", None)
-        if cache is None:
-            return {}
-        stored = cache.get(DURATIONS_KEY, {})
-        if not isinstance(stored, dict):
-            return {}
-        return {
-            name: float(value)
-            for name, value in stored.items()
-            if name in selected and isinstance(value, (int, float)) and value >= 0
-        }
-
-    def _save_durations(self, report: dict[str, Any]) -> None:
-        cache = getattr(self.config, "cache", None)
-        if cache is None:
-            return
-        stored = cache.get(DURATIONS_KEY, {})
-        durations = dict(stored) if isinstance(stored, dict) else {}
-        for name, task in report["tasks"].items():
-            if task["status"] == "SUCCESS" and task["duration_s"] is not None:
-                durations[name] = round(task["duration_s"], 6)
-        cache.set(DURATIONS_KEY, durations)
-
-    def _write_report(self) -> None:
-        path = self.settings.report_path
-        if path is None:
-            return
-        report = dict(self.report) if self.report is not None else _empty_report()
-        selection = self.selection
-        report["selected"] = list(selection.selected) if selection is not None else []
-        report["excluded"] = list(selection.excluded) if selection is not None else []
-        report["max_parallel"] = self.settings.max_parallel
-        report["default_timeout_s"] = self.settings.timeout_s
-        # Each pytest-xdist worker runs its own setup: one report per worker.
-        worker = getattr(self.config, "workerinput", {}).get("workerid")
-        if worker:
-            path = path.with_name(f"{path.stem}.{worker}{path.suffix}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise pytest.UsageError(
-                f"flowrun: cannot write the report to {str(path)!r} (--flowrun-report / "
-                f"flowrun_report): {exc.strerror or exc}"
-            ) from None
-
-
-def _build_report(store: StateStore, run_id: str) -> dict[str, Any]:
-    from flowrun._report import build_report
-
-    return build_report(store.get(run_id))
-
-
-def _empty_report() -> dict[str, Any]:
-    return {
-        "status": "NOT_STARTED",
-        "setup_span_s": 0.0,
-        "serial_s": 0.0,
-        "critical_path": [],
-        "critical_path_s": 0.0,
-        "counts": {},
-        "tasks": {},
-    }
-
-
-def _teardown_failures(report: dict[str, Any]) -> list[tuple[str, str]]:
-    failed = []
-    for name, task in report["tasks"].items():
-        teardown = task.get("teardown")
-        if teardown is not None and teardown["status"] != "SUCCESS":
-            error = teardown["error"]
-            message = f"{error['type']}: {error['message']}" if error else teardown["status"]
-            failed.append((name, message))
-    return failed
+    error = exc.error
+    if exc.cause != exc.task:
+        status = run.record(exc.cause).status
+        what = f"task {exc.task!r} did not run because task {exc.cause!r} "
+    else:
+        status = exc.status
+        what = f"task {exc.task!r} "
+    if status is TaskStatus.TIMED_OUT and error is not None:
+        what += "timed out: " + error.message.removeprefix(f"task {exc.cause!r}: ")
+    elif status is TaskStatus.CANCELLED:
+        what += "was cancelled"
+    else:
+        what += "failed" + (f": {error}" if error is not None else "")
+    return f"flowrun: {what}"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,4 +1,7 @@
-"""What the plugin prints: the selected DAG before the tests, the run in the summary."""
+"""What the plugin prints: the selected DAG before the tests, the run in the summary.
+
+Imports the plugin's ``_report``; the runtime only inside functions.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from pytest_flowrun._report import has_failures, teardown_failures, teardown_text
 
 if TYPE_CHECKING:
     from flowrun.dag import Dag
@@ -42,14 +47,7 @@ def write_summary(
     """The summary section: one line of totals, every failure with its traceback once,
     teardown failures, and with ``table`` the per-task table and the critical path."""
     tasks: dict[str, dict[str, Any]] = report["tasks"]
-    counts: dict[str, int] = report["counts"]
-    failed = counts.get("FAILED", 0) + counts.get("TIMED_OUT", 0)
-    teardown_failed = [
-        (name, task["teardown"])
-        for name, task in tasks.items()
-        if task["teardown"] is not None and task["teardown"]["status"] != "SUCCESS"
-    ]
-    bad = bool(failed or teardown_failed)
+    bad = has_failures(report)
     reporter.write_sep("=", title, red=bad, green=not bad, bold=True)
     reporter.write_line(summary_line(report), red=bad)
     for name, task in tasks.items():
@@ -63,10 +61,11 @@ def write_summary(
             if task["status"] == "FAILED":
                 for line in user_traceback(error["traceback"]):
                     reporter.write_line("    " + line)
-    for name, teardown in teardown_failed:
+    for name, teardown in teardown_failures(report):
         error = teardown["error"]
-        what = f"{error['type']}: {error['message']}" if error else teardown["status"]
-        reporter.write_line(f"task {name!r} teardown {teardown['status']}: {what}", red=True)
+        reporter.write_line(
+            f"task {name!r} teardown {teardown['status']}: {teardown_text(teardown)}", red=True
+        )
         if error is not None and teardown["status"] == "FAILED":
             for line in user_traceback(error["traceback"]):
                 reporter.write_line("    " + line)
@@ -90,17 +89,6 @@ def user_traceback(text: str) -> list[str]:
         if not skipping:
             lines.append(line)
     return lines
-
-
-def has_failures(report: dict[str, Any]) -> bool:
-    """True if a task failed or timed out, or a teardown did not succeed."""
-    counts = report["counts"]
-    if counts.get("FAILED") or counts.get("TIMED_OUT"):
-        return True
-    return any(
-        task["teardown"] is not None and task["teardown"]["status"] != "SUCCESS"
-        for task in report["tasks"].values()
-    )
 
 
 def summary_line(report: dict[str, Any]) -> str:
