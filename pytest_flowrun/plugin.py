@@ -2,9 +2,14 @@
 
 Read top to bottom, it follows a session: options, hook specs, task discovery as
 pytest registers conftest modules, configuration, selection after collection, the
-report header, the end of the session and the terminal summary. All state lives in
-``config.stash``; nothing happens at import, and a suite without tasks costs a scan of
-its plugin modules' names and little else.
+report header, the end of the session, the terminal summary and unconfigure; the
+helpers the hooks share come last. All state lives in ``config.stash``; nothing
+happens at import, and a suite without tasks costs a scan of its plugin modules' names
+and little else.
+
+The top of the plugin's one-way layers: at import it loads only ``_names`` and
+``_options`` (neither imports asyncio nor the runtime); the rest is imported when first
+needed, and nothing imports this module back.
 """
 
 from __future__ import annotations
@@ -20,43 +25,11 @@ from pytest_flowrun._options import Settings, add_options, read_settings
 if TYPE_CHECKING:
     from pytest_flowrun._session import SetupSession
 
-_NOT_SCANNED = ("_pytest.", "pytest_flowrun", "pluggy", "flowrun.")
-
 _SETTINGS = pytest.StashKey[Settings]()
 # Created when the first task is found: a suite without tasks never imports the runtime.
 _SESSION = pytest.StashKey["SetupSession"]()
-
-
-def _session(config: pytest.Config) -> SetupSession:
-    try:
-        return config.stash[_SESSION]
-    except KeyError:
-        from pytest_flowrun._session import SetupSession
-
-        session = config.stash[_SESSION] = SetupSession(config)
-        session.settings = config.stash.get(_SETTINGS, session.settings)
-        return session
-
-
-def _value_of(name: str, request: pytest.FixtureRequest) -> Any:
-    """What every generated task fixture calls: the task's result from the session's run."""
-    return _session(request.config).value_of(name, request)
-
-
-def _has_tasks(module: types.ModuleType) -> bool:
-    """Does ``module`` hold a task? Called for every plugin module, so cheap and import-free."""
-    if (getattr(module, "__name__", None) or "").startswith(_NOT_SCANNED):
-        return False
-    for obj in list(vars(module).values()):
-        try:
-            if (
-                getattr(obj, SPEC_ATTRIBUTE, None) is not None
-                or getattr(obj, GENERATED_ATTRIBUTE, None) is not None
-            ):
-                return True
-        except Exception:  # a hostile __getattr__: no task
-            continue
-    return False
+#: Module name prefixes that never hold the user's tasks.
+_NOT_SCANNED = ("_pytest.", "pytest_flowrun", "pluggy", "flowrun.")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,6 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if state is not None:
         state.settings = settings
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        from pytest_flowrun._xdist import XdistController
+
         config.pluginmanager.register(XdistController(settings), "flowrun-xdist")
 
 
@@ -128,44 +103,45 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         write_summary(terminalreporter, state.report, table=state.settings.show_dag)
 
 
-class XdistController:
-    """Registered on a pytest-xdist controller only: each worker runs the setup its tests
-    need, and the controller prints each worker's summary and fails the session for a
-    failed task, as without xdist."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.reports: dict[str, dict[str, Any]] = {}
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """Keep the report a worker sends back."""
-        report = getattr(node, "workeroutput", {}).get("flowrun_report")
-        if isinstance(report, dict):
-            self.reports[str(getattr(node.gateway, "id", "?"))] = report
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Fail the session for a task that failed on any worker."""
-        from pytest_flowrun._terminal import has_failures
-
-        if session.exitstatus == pytest.ExitCode.OK and any(
-            has_failures(report) for report in self.reports.values()
-        ):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        """One summary section per worker that ran tasks."""
-        from pytest_flowrun._terminal import write_summary
-
-        for worker, report in sorted(self.reports.items()):
-            write_summary(
-                terminalreporter, report, table=self.settings.show_dag, title=f"flowrun [{worker}]"
-            )
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop the loop thread if a failure left it running."""
     state = config.stash.get(_SESSION, None)
     if state is not None:
         state.stop()
+
+
+# -- helpers of the hooks above ---------------------------------------------------------
+
+
+def _session(config: pytest.Config) -> SetupSession:
+    """The session's ``SetupSession``, created (and the rest of the plugin imported) on
+    first use."""
+    try:
+        return config.stash[_SESSION]
+    except KeyError:
+        from pytest_flowrun._session import SetupSession
+
+        session = config.stash[_SESSION] = SetupSession(config)
+        session.settings = config.stash.get(_SETTINGS, session.settings)
+        return session
+
+
+def _value_of(name: str, request: pytest.FixtureRequest) -> Any:
+    """What every generated task fixture calls: the task's result from the session's run."""
+    return _session(request.config).value_of(name, request)
+
+
+def _has_tasks(module: types.ModuleType) -> bool:
+    """Does ``module`` hold a task? Called for every plugin module, so cheap and import-free."""
+    if (getattr(module, "__name__", None) or "").startswith(_NOT_SCANNED):
+        return False
+    for obj in list(vars(module).values()):
+        try:
+            if (
+                getattr(obj, SPEC_ATTRIBUTE, None) is not None
+                or getattr(obj, GENERATED_ATTRIBUTE, None) is not None
+            ):
+                return True
+        except Exception:  # a hostile __getattr__: no task
+            continue
+    return False
