@@ -14,6 +14,9 @@ autoloading is off, ``-p no:flowrun`` turns it off). In a ``conftest.py``::
 The tasks that the selected tests need start together when the first such test is set
 up, run under ``--flowrun-max-parallel`` with ``--flowrun-timeout``, and each test waits
 only for its own. ``pytest_flowrun.hooks`` declares ``pytest_flowrun_context``.
+
+The package imports nothing: ``plugin`` (the pytest11 entry point) sits on top of the
+private modules, which import one another one way, never ``plugin`` back.
 """
 
 from __future__ import annotations

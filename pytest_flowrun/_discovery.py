@@ -14,7 +14,10 @@ them in ``--fixtures`` at the user's function, with its docstring). Each generat
 fixture only waits for its task's result from the session's run; its parameters are the
 fixtures pytest must set up first (the task's dependencies that are fixtures visible from
 there, and the fixtures a task fixture asks for), so ``--setup-show`` and
-``--setup-plan`` tell the truth.
+``--setup-plan`` tell the truth. ``TaskEntry``, one task found, is declared and filled in
+here: by ``scan``, then by ``link`` once every module is known.
+
+Imports the plugin's ``_names``; ``flowrun.task`` inside functions.
 """
 
 from __future__ import annotations

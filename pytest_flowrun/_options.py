@@ -1,4 +1,8 @@
-"""The plugin's options: each command-line option has an ini twin; the command line wins."""
+"""The plugin's options: each command-line option has an ini twin; the command line wins.
+
+Imported by ``plugin`` in every pytest run, so it imports only pytest and the standard
+library (no asyncio, no runtime, nothing else of the plugin).
+"""
 
 from __future__ import annotations
 

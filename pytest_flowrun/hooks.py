@@ -1,6 +1,7 @@
 """Hook specifications of the flowrun pytest plugin (added with ``pytest_addhooks``).
 
-Implement them in a ``conftest.py`` or a plugin, like any pytest hook.
+Implement them in a ``conftest.py`` or a plugin, like any pytest hook. Imports only
+pytest: specs are documented no-op functions.
 """
 
 from __future__ import annotations
