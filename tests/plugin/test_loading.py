@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -143,14 +144,56 @@ def test_the_plugin_s_default_max_parallel_is_the_runtime_s() -> None:
 def test_importing_the_plugin_imports_neither_the_runtime_nor_asyncio(
     pytester: pytest.Pytester,
 ) -> None:
+    heavy = ("flowrun", "asyncio", *(f"pytest_flowrun.{m}" for m in _LAZY_MODULES))
     result = pytester.run(
         sys.executable,
         "-c",
         "import sys, pytest_flowrun.plugin; "
-        "print(sorted(m for m in ('flowrun', 'asyncio', 'pytest_flowrun._session') "
-        "if m in sys.modules))",
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))",
     )
     assert result.stdout.lines[-1] == "[]"
+
+
+#: The plugin's modules that ``plugin`` imports only once a suite has tasks (or xdist).
+_LAZY_MODULES = (
+    "_discovery",
+    "_durations",
+    "_portal",
+    "_report",
+    "_selection",
+    "_session",
+    "_terminal",
+    "_xdist",
+)
+
+
+def _plugin_imports(module: str) -> set[str]:
+    """The ``pytest_flowrun`` modules that ``pytest_flowrun/<module>.py`` imports, anywhere."""
+    import ast
+
+    import pytest_flowrun
+
+    source = Path(pytest_flowrun.__file__).parent / f"{module}.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "pytest_flowrun":
+            found.update(f"pytest_flowrun.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pytest_flowrun"):
+            found.add(str(node.module))
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("pytest_flowrun"))
+    return found
+
+
+@pytest.mark.parametrize("module", ["_names", "_options", "hooks", *_LAZY_MODULES])
+def test_no_module_of_the_plugin_imports_plugin_py_back(module: str) -> None:
+    assert "pytest_flowrun.plugin" not in _plugin_imports(module)
+
+
+@pytest.mark.parametrize("module", ["_names", "_options", "hooks"])
+def test_the_modules_plugin_py_loads_at_import_import_nothing_of_the_plugin(module: str) -> None:
+    assert _plugin_imports(module) == set()
 
 
 def test_two_sessions_in_one_process_both_find_the_tasks(suite: Suite) -> None:
