@@ -1,0 +1,114 @@
+"""``LoopPortal``: the setup run's event loop in a daemon thread, driven from the main thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_flowrun._portal import LoopPortal
+
+
+@pytest.fixture
+def portal() -> Iterator[LoopPortal]:
+    """A started portal, stopped afterwards."""
+    portal = LoopPortal("flowrun-test-loop")
+    portal.start()
+    yield portal
+    portal.stop()
+
+
+def test_call_runs_the_coroutine_on_the_loop_thread(portal: LoopPortal) -> None:
+    async def where() -> str:
+        asyncio.get_running_loop()
+        return threading.current_thread().name
+
+    assert portal.call(where()) == "flowrun-test-loop"
+
+
+def test_the_loop_thread_is_a_daemon_and_start_is_idempotent(portal: LoopPortal) -> None:
+    async def thread() -> threading.Thread:
+        return threading.current_thread()
+
+    first = portal.call(thread())
+    portal.start()
+    assert portal.call(thread()) is first
+    assert first.daemon
+
+
+def test_call_raises_what_the_coroutine_raises(portal: LoopPortal) -> None:
+    async def fail() -> None:
+        raise ValueError("boom")
+
+    async def time_out() -> None:
+        raise TimeoutError("late")
+
+    with pytest.raises(ValueError, match="boom"):
+        portal.call(fail())
+    with pytest.raises(TimeoutError, match="late"):
+        portal.call(time_out())
+
+
+def test_a_call_outlasting_a_wait_slice_still_returns(portal: LoopPortal) -> None:
+    async def slow() -> int:
+        await asyncio.sleep(0.4)
+        return 1
+
+    assert portal.call(slow()) == 1
+
+
+def test_an_interrupted_wait_cancels_the_coroutine(
+    portal: LoopPortal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cancelled = threading.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    def interrupt(future: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pytest_flowrun._portal._result", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        portal.call(forever())
+    assert cancelled.wait(5)
+
+
+def test_stop_joins_and_closes_the_loop_and_call_then_raises() -> None:
+    portal = LoopPortal("flowrun-test-loop")
+    portal.start()
+
+    async def loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    running = portal.call(loop())
+    portal.stop()
+    assert not portal.running
+    assert running.is_closed()
+    coro = loop()
+    with pytest.raises(RuntimeError, match="the setup loop is not running"):
+        portal.call(coro)
+    assert coro.cr_frame is None  # closed: no "never awaited" warning
+    portal.stop()  # a second stop does nothing
+
+
+def test_abandon_stops_the_loop_without_waiting() -> None:
+    portal = LoopPortal("flowrun-test-loop")
+    portal.start()
+
+    async def loop_and_thread() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+        return asyncio.get_running_loop(), threading.current_thread()
+
+    loop, thread = portal.call(loop_and_thread())
+    portal.abandon()
+    assert not portal.running
+    thread.join(5)
+    assert not thread.is_alive()
+    assert not loop.is_running()
+    loop.close()
