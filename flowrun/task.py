@@ -9,12 +9,12 @@ The decorated function is returned unchanged, so it stays callable and picklable
 from __future__ import annotations
 
 import builtins
-import contextlib
 import enum
 import inspect
 import math
 import types
 import typing
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -102,6 +102,64 @@ class TaskSpec:
         module = getattr(fn, "__module__", None) or "?"
         qualname = getattr(fn, "__qualname__", None) or repr(fn)
         return f"{module}.{qualname}"
+
+
+class _UnfrozenTaskSpec:
+    """The slot layout of ``TaskSpec`` without its frozen ``__setattr__``."""
+
+    __slots__ = TaskSpec.__slots__
+
+    name: str
+    fn: Callable[..., Any]
+    deps: tuple[str, ...]
+    timeout_s: float | None
+    retries: int
+    retry_delay_s: float
+    kind: TaskKind
+    context_arg: str | None
+    upstream_arg: str | None
+    parent_args: tuple[str, ...]
+    requires: tuple[str, ...]
+    bound: Mapping[str, Any]
+    fixture: bool
+
+
+def _task_spec(
+    name: str,
+    fn: Callable[..., Any],
+    deps: tuple[str, ...],
+    timeout_s: float | None,
+    retries: int,
+    retry_delay_s: float,
+    kind: TaskKind,
+    context_arg: str | None,
+    upstream_arg: str | None,
+    parent_args: tuple[str, ...],
+    requires: tuple[str, ...],
+    fixture: bool,
+) -> TaskSpec:
+    """``TaskSpec(...)`` with the same arguments (and a fresh empty ``bound``), five times
+    cheaper: the frozen dataclass ``__init__`` pays an ``object.__setattr__`` per field,
+    which was a third of a registration. This fills an object of identical slot layout and
+    then makes it a ``TaskSpec`` (``__class__`` assignment between same-layout classes),
+    frozen from then on; ``flowrun.state._task_record`` does the same for run records.
+    """
+    s = _UnfrozenTaskSpec()
+    s.name = name
+    s.fn = fn
+    s.deps = deps
+    s.timeout_s = timeout_s
+    s.retries = retries
+    s.retry_delay_s = retry_delay_s
+    s.kind = kind
+    s.context_arg = context_arg
+    s.upstream_arg = upstream_arg
+    s.parent_args = parent_args
+    s.requires = requires
+    s.bound = {}
+    s.fixture = fixture
+    s.__class__ = TaskSpec  # type: ignore[assignment]
+    return s  # type: ignore[return-value]
 
 
 class TaskRegistry:
@@ -216,20 +274,15 @@ def task(
         )
 
     def decorate(target: F) -> F:
-        spec = make_spec(
-            target,
-            name=name,
-            deps=deps,
-            timeout_s=timeout_s,
-            retries=retries,
-            retry_delay_s=retry_delay_s,
-            registry=registry,
-        )
+        spec = _build_spec(target, name, deps, timeout_s, retries, retry_delay_s, registry)
         if not spec.fixture:  # pytest fixtures join the plugin's DAG, not a registry
             (registry if registry is not None else default_registry).register(spec)
         # A builtin or slotted callable takes no attribute: it is reachable by name only.
-        with contextlib.suppress(AttributeError, TypeError):
+        # (try/except, not contextlib.suppress: that was a tenth of a registration.)
+        try:  # noqa: SIM105
             setattr(target, SPEC_ATTRIBUTE, spec)
+        except (AttributeError, TypeError):
+            pass
         return target
 
     return decorate(fn) if fn is not None else decorate
@@ -250,9 +303,23 @@ def make_spec(
     A pytest fixture definition (``@task`` above ``@pytest.fixture``) may keep parameters
     flowrun cannot fill; they are listed in ``requires`` for the pytest plugin to bind.
     """
+    return _build_spec(target, name, deps, timeout_s, retries, retry_delay_s, registry)
+
+
+def _build_spec(
+    target: Callable[..., Any],
+    name: str | None,
+    deps: Iterable[str | Callable[..., Any]],
+    timeout_s: float | None,
+    retries: int,
+    retry_delay_s: float,
+    registry: TaskRegistry | None,
+) -> TaskSpec:
     if not callable(target):
         raise TaskDefinitionError(str(target), f"@task needs a callable, got {target!r}")
-    fixture_fn = _pytest_fixture_function(target)
+    # A fresh plain function is no pytest fixture definition: skip the attribute lookups.
+    plain = type(target) is _FUNCTION and not target.__dict__
+    fixture_fn = None if plain else _pytest_fixture_function(target)
     fn = fixture_fn if fixture_fn is not None else target
     if name is None:
         name = getattr(target, "name", None) if fixture_fn is not None else None
@@ -261,29 +328,47 @@ def make_spec(
         raise TaskDefinitionError(repr(target), f"cannot name the task {target!r}; pass name=...")
 
     _check_options(name, timeout_s, retries, retry_delay_s)
-    if isinstance(deps, (str, bytes)):
-        raise InvalidDependencyError(name, deps, "is a string; deps takes a list, e.g. deps=['a']")
-    if not isinstance(deps, Iterable):  # None, or one task not in a list
-        raise InvalidDependencyError(name, deps, "is not a list; deps takes a list, e.g. deps=[a]")
-    dep_names = _resolve_deps(name, deps, registry if registry is not None else default_registry)
-    kind = _kind_of(fn)
+    dep_names: tuple[str, ...] = ()
+    if type(deps) not in _LISTS:  # the checks below, skipped in the common case
+        if isinstance(deps, (str, bytes)):
+            raise InvalidDependencyError(
+                name, deps, "is a string; deps takes a list, e.g. deps=['a']"
+            )
+        if not isinstance(deps, Iterable):  # None, or one task not in a list
+            raise InvalidDependencyError(
+                name, deps, "is not a list; deps takes a list, e.g. deps=[a]"
+            )
+        dep_names = _resolve_deps(name, deps, _registry_or_default(registry))
+    elif deps:
+        dep_names = _resolve_deps(name, deps, _registry_or_default(registry))
+    entry = _code_entry(fn) if fixture_fn is None else None
+    if entry is not None:
+        kind = entry.kind
+        params = entry.parameters(fn)
+    else:
+        kind = _kind_of(fn)
+        params = _signature_parameters(name, fn)
     context_arg, upstream_arg, parent_args, requires = _analyse_signature(
-        name, fn, dep_names, allow_unresolved=fixture_fn is not None
+        name, fn, params, dep_names, allow_unresolved=fixture_fn is not None
     )
-    return TaskSpec(
-        name=name,
-        fn=fn,
-        deps=dep_names,
-        timeout_s=None if timeout_s is None else float(timeout_s),
-        retries=retries,
-        retry_delay_s=float(retry_delay_s),
-        kind=kind,
-        context_arg=context_arg,
-        upstream_arg=upstream_arg,
-        parent_args=parent_args,
-        requires=requires,
-        fixture=fixture_fn is not None,
+    return _task_spec(
+        name,
+        fn,
+        dep_names,
+        None if timeout_s is None else float(timeout_s),
+        retries,
+        float(retry_delay_s),
+        kind,
+        context_arg,
+        upstream_arg,
+        parent_args,
+        requires,
+        fixture_fn is not None,
     )
+
+
+def _registry_or_default(registry: TaskRegistry | None) -> TaskRegistry:
+    return registry if registry is not None else default_registry
 
 
 def spec_of(obj: object) -> TaskSpec | None:
@@ -293,6 +378,14 @@ def spec_of(obj: object) -> TaskSpec | None:
 
 
 def _check_options(name: str, timeout_s: object, retries: object, retry_delay_s: object) -> None:
+    if (
+        (timeout_s is None or (type(timeout_s) in _NUMBERS and 0 < timeout_s < math.inf))  # type: ignore[operator]
+        and type(retries) is int
+        and retries >= 0
+        and type(retry_delay_s) in _NUMBERS
+        and 0 <= retry_delay_s < math.inf  # type: ignore[operator]
+    ):
+        return  # the common case, decided without the checks below (NaN fails the bounds)
     if timeout_s is not None and (
         not _is_real(timeout_s) or not (0 < float(timeout_s) < math.inf)  # type: ignore[arg-type]
     ):
@@ -305,6 +398,11 @@ def _check_options(name: str, timeout_s: object, retries: object, retry_delay_s:
         raise InvalidOptionError(
             "retry_delay_s", retry_delay_s, "a number of seconds >= 0", task=name
         )
+
+
+_NUMBERS = (int, float)
+_LISTS = (list, tuple)
+_FUNCTION = types.FunctionType
 
 
 def _is_real(value: object) -> bool:
@@ -365,30 +463,64 @@ def _kind_of(fn: Callable[..., Any]) -> TaskKind:
 
 _INJECTABLE = "keyword (flowrun passes the context and results by keyword)"
 
+_EMPTY = inspect.Parameter.empty
+_POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
-def _analyse_signature(
-    name: str, fn: Callable[..., Any], deps: tuple[str, ...], *, allow_unresolved: bool
-) -> tuple[str | None, str | None, tuple[str, ...], tuple[str, ...]]:
+
+class _Param(typing.NamedTuple):
+    """What ``_analyse_signature`` reads of one parameter, ``*args`` and ``**kwargs`` left out.
+
+    ``is_context`` is None until asked: ``_CodeEntry`` fills it from its memo.
+    """
+
+    name: str
+    kind: inspect._ParameterKind
+    has_default: bool
+    annotation: Any
+    is_context: bool | None = None
+
+
+def _signature_parameters(name: str, fn: Callable[..., Any]) -> list[_Param]:
+    """The parameters of any callable, through ``inspect.signature``."""
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
         raise TaskDefinitionError(
             name, f"cannot read the signature of task {name!r}: {exc}"
         ) from None
+    return [
+        _Param(p.name, p.kind, p.default is not _EMPTY, p.annotation)
+        for p in signature.parameters.values()
+        if p.kind not in _VARIADIC
+    ]
+
+
+def _analyse_signature(
+    name: str,
+    fn: Callable[..., Any],
+    params: list[_Param],
+    deps: tuple[str, ...],
+    *,
+    allow_unresolved: bool,
+) -> tuple[str | None, str | None, tuple[str, ...], tuple[str, ...]]:
+    if not params:
+        return None, None, (), ()
     context_arg: str | None = None
     upstream_arg: str | None = None
     parent_args: list[str] = []
     requires: list[str] = []
-    for param in signature.parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        if _is_context_annotation(param.annotation, fn):
+    for param in params:
+        is_context = param.is_context
+        if is_context is None:
+            is_context = _is_context_annotation(param.annotation, fn)
+        if is_context:
             role = "context"
         elif param.name == "upstream":
             role = "upstream"
         elif param.name in deps:
             role = "parent"
-        elif param.default is not param.empty:
+        elif param.has_default:
             continue
         elif allow_unresolved:
             requires.append(param.name)
@@ -402,7 +534,7 @@ def _analyse_signature(
                 "name it after a dependency, or give it a default (for a pytest fixture, "
                 "put @task above @pytest.fixture so pytest supplies it)",
             )
-        if param.kind is param.POSITIONAL_ONLY:
+        if param.kind is _POSITIONAL_ONLY:
             raise TaskSignatureError(
                 name, param.name, f"is positional-only; make it a {_INJECTABLE}"
             )
@@ -417,6 +549,120 @@ def _analyse_signature(
         else:
             parent_args.append(param.name)
     return context_arg, upstream_arg, tuple(parent_args), tuple(requires)
+
+
+class _CodeEntry:
+    """What ``@task`` learns once per code object of a plain function, reused for every
+    function made from it (the README's family of tasks makes one per loop iteration).
+
+    ``inspect.signature`` was most of a registration's cost. A plain function (a
+    ``types.FunctionType`` with nothing in its ``__dict__`` but the spec ``@task`` leaves:
+    no ``__wrapped__``, ``__signature__`` or coroutine marker) has the signature its code
+    object gives, with the defaults and annotations of the function itself; those are
+    read from each function, the names, kinds and task kind once per code object (the
+    first time through ``inspect.signature``, so its errors stay the same).
+
+    ``verdicts`` remembers, per parameter, whether its annotation means ``RunContext``:
+    reused only for the very same annotation object and, for a string annotation (which
+    is resolved in the function's globals), only for a function with the same globals as
+    the one it was resolved for.
+    """
+
+    __slots__ = ("code", "kind", "shape", "verdicts")
+
+    def __init__(
+        self,
+        code: weakref.ref[types.CodeType],
+        kind: TaskKind,
+        shape: tuple[tuple[str, inspect._ParameterKind, int | None], ...],
+    ) -> None:
+        self.code = code
+        self.kind = kind
+        #: (name, kind, index into __defaults__ for a positional parameter, else None)
+        self.shape = shape
+        self.verdicts: dict[str, tuple[object, bool, weakref.ref[Any] | None]] = {}
+
+    def parameters(self, plain: Callable[..., Any]) -> list[_Param]:
+        if not self.shape:
+            return []
+        fn = typing.cast(types.FunctionType, plain)
+        defaults = fn.__defaults__ or ()
+        kwdefaults = fn.__kwdefaults__ or {}
+        annotations = fn.__annotations__
+        verdicts = self.verdicts
+        params = []
+        for name, kind, index in self.shape:
+            if index is None:
+                has_default = kwdefaults.get(name, _EMPTY) is not _EMPTY
+            else:
+                has_default = -index <= len(defaults) and defaults[index] is not _EMPTY
+            annotation = annotations.get(name, _EMPTY)
+            if annotation is _EMPTY:
+                is_context = False
+            else:
+                is_context = self._verdict(fn, name, annotation, verdicts.get(name))
+            params.append(_Param(name, kind, has_default, annotation, is_context))
+        return params
+
+    def _verdict(
+        self,
+        fn: types.FunctionType,
+        name: str,
+        annotation: object,
+        memo: tuple[object, bool, weakref.ref[Any] | None] | None,
+    ) -> bool:
+        if memo is not None and memo[0] is annotation:
+            owner = memo[2]
+            if owner is None:
+                return memo[1]
+            resolved_for = owner()
+            if resolved_for is not None and resolved_for.__globals__ is fn.__globals__:
+                return memo[1]
+        verdict = _is_context_annotation(annotation, fn)
+        owner = weakref.ref(fn) if isinstance(annotation, str) else None
+        self.verdicts[name] = (annotation, verdict, owner)
+        return verdict
+
+
+#: ``id(code object)`` -> its entry. A ``WeakKeyDictionary`` does the same, at three times
+#: the cost of a lookup: each entry holds a weak reference to its code object, checked on
+#: lookup (an id can be reused once its object is gone) and dropping the entry with it.
+_CODE_ENTRIES: dict[int, _CodeEntry] = {}
+_PLAIN_DICT_KEYS = frozenset({SPEC_ATTRIBUTE})
+
+
+def _forget_code(key: int, ref: weakref.ref[types.CodeType]) -> None:
+    entry = _CODE_ENTRIES.get(key)
+    if entry is not None and entry.code is ref:
+        del _CODE_ENTRIES[key]
+
+
+def _code_entry(fn: Callable[..., Any]) -> _CodeEntry | None:
+    """The entry for a plain function's code object, made on first use; None for any other
+    callable, whose signature ``inspect.signature`` reads every time."""
+    if type(fn) is not _FUNCTION:
+        return None
+    attributes = fn.__dict__
+    if attributes and not attributes.keys() <= _PLAIN_DICT_KEYS:
+        return None
+    code = fn.__code__
+    key = id(code)
+    entry = _CODE_ENTRIES.get(key)
+    if entry is None or entry.code() is not code:
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return None  # the slow path raises the same error, with the task's name
+        positional = code.co_argcount
+        shape = tuple(
+            (p.name, p.kind, i - positional if i < positional else None)
+            for i, p in enumerate(signature.parameters.values())
+            if p.kind not in _VARIADIC
+        )
+        ref = weakref.ref(code, lambda ref: _forget_code(key, ref))
+        entry = _CodeEntry(ref, _kind_of(fn), shape)
+        _CODE_ENTRIES[key] = entry
+    return entry
 
 
 def _is_context_annotation(annotation: object, fn: Callable[..., Any]) -> bool:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import gc
+import inspect
 import pickle
+import sys
+import types
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -23,7 +29,7 @@ from flowrun.errors import (
     TaskSignatureError,
     UnknownTaskError,
 )
-from flowrun.task import TaskKind, TaskRegistry, TaskSpec, default_registry, task
+from flowrun.task import TaskKind, TaskRegistry, TaskSpec, default_registry, spec_of, task
 
 from . import _process_tasks
 
@@ -333,6 +339,180 @@ class TestSignatureAnalysis:
         assert not registry.get("sync_gen").kind.is_async
         assert registry.get("async_gen").kind.is_generator
         assert registry.get("async_gen").kind.is_async
+
+
+class TestManyTasksFromOneDefinition:
+    """A plain function's signature is read once per code object and reused: every function
+    made from that code still gets a spec of its own, from its own defaults and annotations."""
+
+    def test_one_function_under_many_names_gets_independent_specs(
+        self, registry: TaskRegistry
+    ) -> None:
+        async def body(upstream: dict[str, Any], a: int = 0) -> None: ...
+
+        task(name="a", registry=registry)(body)
+        task(name="b", deps=["a"], timeout_s=2, registry=registry)(body)
+        task(name="c", deps=["a", "b"], retries=1, registry=registry)(body)
+        a, b, c = (registry.get(name) for name in "abc")
+        assert (a.deps, b.deps, c.deps) == ((), ("a",), ("a", "b"))
+        assert (a.parent_args, b.parent_args, c.parent_args) == ((), ("a",), ("a",))
+        assert (a.timeout_s, b.timeout_s, c.timeout_s) == (None, 2.0, None)
+        assert (a.retries, b.retries, c.retries) == (0, 0, 1)
+        assert all(s.fn is body and s.kind is TaskKind.ASYNC for s in (a, b, c))
+        assert all(s.upstream_arg == "upstream" and s.context_arg is None for s in (a, b, c))
+        assert a.bound is not b.bound
+        assert spec_of(body) is c
+
+    def test_a_family_loop_reads_each_functions_defaults(self, registry: TaskRegistry) -> None:
+        for i in range(3):
+
+            @task(name=f"fetch_{i}", registry=registry)
+            def _fetch(upstream: Any = None, value: int = i) -> int:
+                return value
+
+        assert [registry.get(f"fetch_{i}").fn() for i in range(3)] == [0, 1, 2]
+        same_code = registry.get("fetch_0").fn
+        without_defaults = types.FunctionType(same_code.__code__, same_code.__globals__, "bare")
+        with pytest.raises(TaskSignatureError, match=r"task 'bare'.*'upstream'"):
+            task(name="bare", registry=registry)(without_defaults)
+
+    def test_keyword_only_defaults_are_each_functions_own(self, registry: TaskRegistry) -> None:
+        def f(*, flag: bool = False) -> None: ...
+
+        task(name="with_default", registry=registry)(f)
+        bare = types.FunctionType(f.__code__, f.__globals__, "bare")
+        with pytest.raises(TaskSignatureError, match=r"'flag'"):
+            task(name="bare", registry=registry)(bare)
+
+    def test_annotations_are_each_functions_own(self, registry: TaskRegistry) -> None:
+        def make() -> Any:
+            def f(c) -> None:  # type: ignore[no-untyped-def]
+                ...
+
+            return f
+
+        context, plain = make(), make()
+        assert context.__code__ is plain.__code__
+        context.__annotations__ = {"c": RunContext[Any]}
+        plain.__annotations__ = {"c": int}
+        task(name="context", registry=registry)(context)
+        with pytest.raises(TaskSignatureError, match=r"'c'"):
+            task(name="plain", registry=registry)(plain)
+        plain.__annotations__ = {"c": "RunContext[Any]"}
+        task(name="plain", registry=registry)(plain)
+        assert registry.get("context").context_arg == registry.get("plain").context_arg == "c"
+
+    def test_a_string_annotation_is_resolved_in_each_functions_globals(
+        self, registry: TaskRegistry
+    ) -> None:
+        code = compile("def f(c: 'Ctx') -> None: ...", "<family>", "exec")
+        first: dict[str, Any] = {"Ctx": RunContext}
+        second: dict[str, Any] = {"Ctx": int}
+        exec(code, first)
+        exec(code, second)
+        assert first["f"].__code__ is second["f"].__code__
+        task(name="first", registry=registry)(first["f"])
+        assert registry.get("first").context_arg == "c"
+        with pytest.raises(TaskSignatureError, match=r"'c'"):
+            task(name="second", registry=registry)(second["f"])
+
+    def test_a_signature_set_on_a_function_is_honoured(self, registry: TaskRegistry) -> None:
+        def f(*args: Any, **kwargs: Any) -> None: ...
+
+        task(name="plain", registry=registry)(f)
+        g = types.FunctionType(f.__code__, f.__globals__, "g")
+        g.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter("needed", inspect.Parameter.KEYWORD_ONLY)]
+        )
+        with pytest.raises(TaskSignatureError, match=r"'needed'"):
+            task(name="g", registry=registry)(g)
+
+    def test_a_wrapper_is_read_through_its_wrapped_function(self, registry: TaskRegistry) -> None:
+        def inner(upstream: dict[str, Any]) -> Iterator[int]:
+            yield 1
+
+        @functools.wraps(inner)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return inner(*args, **kwargs)
+
+        task(name="plain", registry=registry)(wrapper.__wrapped__)
+        task(name="wrapped", registry=registry)(wrapper)
+        spec = registry.get("wrapped")
+        assert (spec.kind, spec.upstream_arg) == (TaskKind.SYNC_GENERATOR, "upstream")
+
+    def test_what_is_learnt_of_a_code_object_goes_with_it(self, registry: TaskRegistry) -> None:
+        task_module = sys.modules["flowrun.task"]
+        namespace: dict[str, Any] = {}
+        exec(compile("def f() -> None: ...", "<gone>", "exec"), namespace)
+        task(name="gone", registry=registry)(namespace["f"])
+        code = weakref.ref(namespace["f"].__code__)
+        key = id(code())
+        assert task_module._CODE_ENTRIES[key].code() is code()
+        registry.unregister("gone")
+        namespace.clear()
+        gc.collect()
+        assert code() is None
+        assert key not in task_module._CODE_ENTRIES
+
+    def test_the_cheap_spec_is_the_dataclass_spec(self) -> None:
+        def f() -> None: ...
+
+        values: dict[str, Any] = dict(
+            name="t",
+            fn=f,
+            deps=("a", "b"),
+            timeout_s=1.5,
+            retries=2,
+            retry_delay_s=0.25,
+            kind=TaskKind.SYNC_GENERATOR,
+            context_arg="ctx",
+            upstream_arg="upstream",
+            parent_args=("a",),
+            requires=("tmp_path",),
+            fixture=True,
+        )
+        fields = {field.name for field in dataclasses.fields(TaskSpec)}
+        assert set(values) == fields - {"bound"}
+        fast = sys.modules["flowrun.task"]._task_spec(**values)
+        slow = TaskSpec(**values)
+        assert type(fast) is TaskSpec
+        assert dataclasses.astuple(fast) == dataclasses.astuple(slow)
+        assert repr(fast) == repr(slow)
+        assert fast.bound == {}
+        assert fast.bound is not sys.modules["flowrun.task"]._task_spec(**values).bound
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.name = "other"  # type: ignore[misc]
+        assert dataclasses.replace(fast, retries=0).retries == 0
+
+    def test_numbers_of_any_real_type_are_stored_as_floats(self, registry: TaskRegistry) -> None:
+        class Seconds(float):
+            pass
+
+        @task(timeout_s=Seconds(2.5), retry_delay_s=1, registry=registry)
+        def f() -> None: ...
+
+        spec = registry.get("f")
+        assert (spec.timeout_s, spec.retry_delay_s) == (2.5, 1.0)
+        assert type(spec.timeout_s) is float
+        assert type(spec.retry_delay_s) is float
+
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [
+            ("timeout_s", True),
+            ("retry_delay_s", True),
+            ("retry_delay_s", float("nan")),
+            ("retry_delay_s", float("inf")),
+            ("retry_delay_s", "1"),
+        ],
+    )
+    def test_values_the_quick_check_passes_over_are_still_refused(
+        self, registry: TaskRegistry, option: str, value: Any
+    ) -> None:
+        with pytest.raises(InvalidOptionError, match=rf"task 'f': {option}="):
+
+            @task(registry=registry, **{option: value})
+            def f() -> None: ...
 
 
 class TestBadDeclarations:
