@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from flowrun._report import _iso, build_report
 from flowrun.engine import Engine, build_default_engine
-from flowrun.state import RunRecord, StateStore
+from flowrun.state import RunRecord, RunStatus, StateStore, TaskError, TaskRunRecord, TaskStatus
 from flowrun.task import TaskRegistry, task
 
 RUN_KEYS = {"run_id", "dag", "status", "started_at", "finished_at", "duration_s", "tasks"}
@@ -218,3 +220,87 @@ async def test_critical_path_does_not_depend_on_the_order_the_store_keeps(
     tasks = report["tasks"]
     expected = tasks["first"]["duration_s"] + tasks["second"]["duration_s"]
     assert report["critical_path_s"] == pytest.approx(expected)
+
+
+def _timestamps() -> list[Any]:
+    rng = random.Random(11)
+    stamps: list[Any] = [0.0, 1.0, 1_700_000_000, 1_700_000_000.5, 86_399.9999995]
+    for _ in range(20_000):
+        whole = rng.choice([0, 86_399, 1_000_000_000, 1_700_000_000, 2_500_000_000])
+        fraction = rng.choice(
+            [
+                rng.random(),
+                rng.randrange(1_000_000) / 1e6,
+                (rng.randrange(1_000_000) + 0.5) / 1e6,  # a tie at the microsecond
+                1 - rng.random() * 1e-6,  # rounds up into the next second
+            ]
+        )
+        stamps.append(whole + fraction)
+    return stamps
+
+
+def test_timestamps_are_formatted_exactly_as_datetime_does() -> None:
+    for stamp in _timestamps():
+        assert _iso(stamp) == datetime.fromtimestamp(stamp, UTC).isoformat(), stamp
+    assert _iso(None) is None
+
+
+def test_every_field_of_every_record_reaches_the_report() -> None:
+    error = TaskError("ValueError", "no", "Traceback ...")
+    records = {
+        "a": TaskRunRecord("a", TaskStatus.SUCCESS, (), 1, 10.0, 10.5, 12.0, {"k": [1]}),
+        "b": TaskRunRecord(
+            "b",
+            TaskStatus.FAILED,
+            ("a", "gone"),
+            2,
+            12.0,
+            12.25,
+            13.0,
+            None,
+            error,
+            teardown_status=TaskStatus.FAILED,
+            teardown_s=0.5,
+            teardown_error=error,
+        ),
+        "c": TaskRunRecord("c", TaskStatus.SKIPPED, ("b",), skipped_because="b"),
+        "d": TaskRunRecord("d", TaskStatus.CANCELLED, (), 0, 11.0),
+    }
+    run = RunRecord("r1", "dag", RunStatus.FAILED, 10.0, 14.0, records)
+    report = build_report(run)
+    assert report["counts"] == {
+        "PENDING": 0,
+        "RUNNING": 0,
+        "SUCCESS": 1,
+        "FAILED": 1,
+        "TIMED_OUT": 0,
+        "SKIPPED": 1,
+        "CANCELLED": 1,
+    }
+    assert (report["serial_s"], report["setup_span_s"]) == (2.25, 2.5)
+    assert (report["critical_path"], report["critical_path_s"]) == (["a", "b"], 2.25)
+    b = report["tasks"]["b"]
+    assert b == {
+        "status": "FAILED",
+        "deps": ["a", "gone"],
+        "attempts": 2,
+        "ready_at": _iso(12.0),
+        "started_at": _iso(12.25),
+        "finished_at": _iso(13.0),
+        "offset_s": 2.25,
+        "queued_s": 0.25,
+        "duration_s": 0.75,
+        "result": None,
+        "error": {"type": "ValueError", "message": "no", "traceback": "Traceback ..."},
+        "skipped_because": None,
+        "teardown": {
+            "status": "FAILED",
+            "duration_s": 0.5,
+            "error": {"type": "ValueError", "message": "no", "traceback": "Traceback ..."},
+        },
+    }
+    assert report["tasks"]["a"]["result"] == {"k": [1]}
+    assert report["tasks"]["c"]["skipped_because"] == "b"
+    assert report["tasks"]["d"]["offset_s"] is None
+    assert report["tasks"]["d"]["queued_s"] is None
+    assert json.loads(json.dumps(report)) == report
