@@ -3,14 +3,14 @@
 Each transition (started, succeeded, retrying, ended, skipped, torn down) makes the task's
 new immutable record from the previous one and mirrors it to the state store. A store
 that raises must not stall the run: its first error is kept for the run to raise once
-it is over. Imports ``flowrun.state`` only.
+it is over. Imports ``flowrun.state`` and the ``Dag`` type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
+from flowrun.dag import Dag
 from flowrun.state import (
     RunRecord,
     RunStatus,
@@ -42,21 +42,17 @@ class Ledger:
         self,
         store: StateStoreProtocol,
         run_id: str,
-        dag_name: str,
-        names: Sequence[str],
-        deps: Sequence[tuple[str, ...]],
+        dag: Dag,
         started_at: float,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.store_error: Exception | None = None
-        self.records = records = [
-            _task_record(name, _PENDING, d) for name, d in zip(names, deps, strict=True)
-        ]
+        self.records = records = [_task_record(s.name, _PENDING, s.deps) for s in dag.specs]
         store.create(
             RunRecord(
                 run_id=run_id,
-                dag_name=dag_name,
+                dag_name=dag.name,
                 status=RunStatus.RUNNING,
                 started_at=started_at,
                 tasks={r.name: r for r in records},

@@ -19,10 +19,11 @@ from typing import Any
 from flowrun._gate import Gate
 from flowrun._grace import Grace
 from flowrun._ledger import Ledger
+from flowrun.dag import Dag
 from flowrun.errors import TaskTimeoutError
 from flowrun.executor import AttemptOutcome, TaskExecutor
 from flowrun.state import TaskError, TaskStatus
-from flowrun.task import TaskKind, TaskSpec
+from flowrun.task import TaskKind
 
 __all__ = ["Teardown"]
 
@@ -54,9 +55,7 @@ class Teardown:
 
     def __init__(
         self,
-        specs: Sequence[TaskSpec],
-        parents: Sequence[Sequence[int]],
-        children: Sequence[Sequence[int]],
+        dag: Dag,
         timeouts: Sequence[float | None],
         executor: TaskExecutor,
         ledger: Ledger,
@@ -64,9 +63,9 @@ class Teardown:
         limit: int,
         base_context: contextvars.Context,
     ) -> None:
-        self._specs = specs
-        self._parents = parents
-        self._children = children
+        self._specs = dag.specs
+        self._parents = dag.parents
+        self._children = dag.children
         self._timeouts = timeouts
         self._executor = executor
         self._ledger = ledger

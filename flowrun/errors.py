@@ -217,7 +217,12 @@ class TaskFailedError(FlowrunError):
 
 
 #: How ``TaskFailedError`` words a status (``TaskStatus`` is a ``StrEnum``).
-_FAILED_HOW = {"FAILED": "failed", "TIMED_OUT": "timed out", "CANCELLED": "was cancelled"}
+_FAILED_HOW = {
+    "FAILED": "failed",
+    "TIMED_OUT": "timed out",
+    "CANCELLED": "was cancelled",
+    "SKIPPED": "was skipped",
+}
 
 
 class GeneratorProtocolError(FlowrunError, RuntimeError):

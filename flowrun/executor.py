@@ -85,11 +85,14 @@ class TaskExecutor:
     """Runs task attempts and teardowns for one run.
 
     ``executor`` is used for sync tasks and is never shut down by flowrun; without one,
-    a daemon-thread pool is created on first use and closed by ``close()``.
+    a daemon-thread pool is created on first use and closed by ``close()``. A cancelled
+    sync generator setup already running in a thread is waited for up to
+    ``cancel_grace_s`` (see ``_settle_cancelled``); 0 abandons it at once.
     """
 
-    def __init__(self, executor: Executor | None = None) -> None:
+    def __init__(self, executor: Executor | None = None, *, cancel_grace_s: float = 0.0) -> None:
         self._executor = executor
+        self.cancel_grace_s = cancel_grace_s
         self._own_pool: DaemonThreadPool | None = None
         self._is_process_pool = _is_process_pool(executor)
         # The Context each sync generator's setup ran in: its teardown runs there too, so
@@ -159,12 +162,11 @@ class TaskExecutor:
                     if timeout_s is not None and scope.expired():
                         return _overran(spec, timeout_s, agen)
                     return AttemptOutcome(_SUCCESS, value, handle=agen)
-                starter = _SyncGeneratorStarter(spec)
-                setup_context = contextvars.copy_context()
+                starter = _SyncGeneratorStarter(spec, asyncio.get_running_loop())
                 gen, value = await self._call_sync(
-                    starter.start, kwargs, scope, timeout_s, setup_context, on_start
+                    starter.start, kwargs, scope, timeout_s, starter.context, on_start
                 )
-                self._setup_contexts[gen] = setup_context
+                self._setup_contexts[gen] = starter.context
                 return AttemptOutcome(_SUCCESS, value, handle=gen)
         except TimeoutError as exc:
             if timeout_s is not None and scope.expired():
@@ -175,13 +177,22 @@ class TaskExecutor:
                 return AttemptOutcome(TaskStatus.TIMED_OUT, error=error)
             return AttemptOutcome(TaskStatus.FAILED, error=exc)
         except asyncio.CancelledError as exc:
-            if starter is not None:
-                self._abandon(starter)
             current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-            return AttemptOutcome(TaskStatus.FAILED, error=exc)  # raised by the task's own code
-        except Exception as exc:
+            if current is None or not current.cancelling():
+                if starter is not None:
+                    self._abandon(starter)
+                return AttemptOutcome(TaskStatus.FAILED, error=exc)  # the task's own code
+            if starter is not None:
+                gen = await self._settle_cancelled(starter)
+                if gen is not None:  # set up after all: the caller tears it down in order
+                    current.uncancel()
+                    self._setup_contexts[gen] = starter.context
+                    return AttemptOutcome(TaskStatus.CANCELLED, handle=gen)
+            raise
+        except BaseException as exc:
+            # Anything else a body raises, BaseException included (SystemExit,
+            # KeyboardInterrupt, a test framework's outcomes), ends the attempt: let through,
+            # it would end the event loop's thread and leave the run hanging.
             return AttemptOutcome(TaskStatus.FAILED, error=exc)
 
     async def teardown(
@@ -208,7 +219,9 @@ class TaskExecutor:
                     error=TaskTimeoutError(spec.name, timeout_s, phase="teardown"),
                 )
             return AttemptOutcome(TaskStatus.FAILED, error=exc)
-        except Exception as exc:
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # as for an attempt: see run()
             return AttemptOutcome(TaskStatus.FAILED, error=exc)
 
     def _pool(self) -> Executor:
@@ -270,6 +283,19 @@ class TaskExecutor:
         awaited = asyncio.wrap_future(future)
         return awaited
 
+    async def _settle_cancelled(self, starter: _SyncGeneratorStarter) -> Any:
+        """A sync generator's setup was cancelled: wait up to the grace for it to end.
+
+        The thread cannot be stopped, and a setup abandoned while it runs would be undone
+        by its own thread whenever it ends: after the teardown of the tasks it uses, maybe
+        after the process has gone. Waited for, a setup that completes is returned to be
+        torn down in dependency order. Returns the generator, or None (abandoned).
+        """
+        if starter.begun and self.cancel_grace_s > 0:
+            with contextlib.suppress(asyncio.CancelledError):  # a second interrupt: give up
+                await asyncio.wait((starter.ended,), timeout=self.cancel_grace_s)
+        return starter.abandon()
+
     def _abandon(self, starter: _SyncGeneratorStarter) -> None:
         gen = starter.abandon()
         if gen is not None:  # its setup finished just as we gave up on it: undo it now
@@ -290,38 +316,54 @@ def _overran(spec: TaskSpec, timeout_s: float, handle: Any = None) -> AttemptOut
 class _SyncGeneratorStarter:
     """Runs a sync generator to its ``yield`` in a worker thread.
 
-    If the caller abandons it (timeout, cancellation) before the setup finishes, the
-    worker runs the teardown itself as soon as the setup completes.
+    ``begun`` turns true when the thread starts the setup, and ``ended`` (a future of the
+    loop) completes when the setup is over, however it ended. If the caller abandons it
+    (timeout, cancellation) before the setup finishes, the worker runs the teardown
+    itself as soon as the setup completes.
     """
 
-    __slots__ = ("_abandoned", "_delivered", "_lock", "spec")
+    __slots__ = ("_abandoned", "_delivered", "_lock", "_loop", "begun", "context", "ended", "spec")
 
-    def __init__(self, spec: TaskSpec) -> None:
+    def __init__(self, spec: TaskSpec, loop: asyncio.AbstractEventLoop) -> None:
         self.spec = spec
+        self.context = contextvars.copy_context()
+        self.begun = False
+        self.ended: asyncio.Future[None] = loop.create_future()
+        self._loop = loop
         self._lock = threading.Lock()
         self._abandoned = False
         self._delivered: Generator[Any, None, None] | None = None
 
     def start(self, **kwargs: Any) -> tuple[Generator[Any, None, None], Any]:
-        gen = self.spec.fn(**kwargs)
+        self.begun = True
         try:
-            value = next(gen)
-        except StopIteration:
-            raise GeneratorProtocolError(
-                self.spec.name, "is a generator that returned without yielding"
-            ) from None
-        with self._lock:
-            abandoned = self._abandoned
-            if not abandoned:
-                self._delivered = gen
-        if abandoned:
-            _close_quietly(gen)
-        return gen, value
+            gen = self.spec.fn(**kwargs)
+            try:
+                value = next(gen)
+            except StopIteration:
+                raise GeneratorProtocolError(
+                    self.spec.name, "is a generator that returned without yielding"
+                ) from None
+            with self._lock:
+                abandoned = self._abandoned
+                if not abandoned:
+                    self._delivered = gen
+            if abandoned:
+                _close_quietly(gen)
+            return gen, value
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                self._loop.call_soon_threadsafe(_resolve, self.ended)
 
     def abandon(self) -> Generator[Any, None, None] | None:
         with self._lock:
             self._abandoned = True
             return self._delivered
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _is_process_pool(executor: Executor | None) -> bool:
@@ -402,7 +444,7 @@ def _close_quietly(gen: Generator[Any, None, None]) -> None:
         next(gen)
     except StopIteration:
         pass
-    except Exception:
+    except BaseException:
         pass  # nobody is left to report to: the attempt was already recorded as timed out
     else:
         gen.close()

@@ -332,6 +332,8 @@ _MOVES: dict[TaskStatus, set[TaskStatus]] = {
         TaskStatus.CANCELLED,
     },
     TaskStatus.SUCCESS: {TaskStatus.SUCCESS},  # its teardown is recorded
+    # A sync generator whose setup the cancellation waited for: its teardown is recorded.
+    TaskStatus.CANCELLED: {TaskStatus.CANCELLED},
 }
 
 
@@ -356,6 +358,8 @@ class CheckingStore(StateStore):
                 self.violations.append(f"{record.name}: {old.status} -> {record.status}")
             if record.attempts < old.attempts:
                 self.violations.append(f"{record.name}: attempts went down")
+            if old.status.is_terminal and record.teardown_status is None:
+                self.violations.append(f"{record.name}: a final record changed")
             if old.teardown_status is not None:
                 self.violations.append(f"{record.name}: changed after its teardown")
         super().mark(run_id, record)
@@ -687,8 +691,15 @@ def check_guarantees(out: Outcome) -> None:
         )
     for name in names:
         p, rec = plans[name], record.tasks[name]
-        if p.kind not in GENERATOR_KINDS or rec.status is not TaskStatus.SUCCESS:
-            assert rec.teardown_status is None, (name, rec.teardown_status)
+        # Set up: it succeeded, or it is a sync generator whose setup was running in its
+        # thread when the run was cancelled, was waited for, and must be undone in order.
+        set_up = rec.status is TaskStatus.SUCCESS or (
+            rec.status is TaskStatus.CANCELLED
+            and p.kind == SYNC_GEN
+            and rec.teardown_status is not None
+        )
+        if p.kind not in GENERATOR_KINDS or not set_up:
+            assert rec.teardown_status is None, (name, rec.status, rec.teardown_status)
             continue
         assert rec.teardown_status is not None, f"{name} set up but never torn down"
         entry = report["tasks"][name]["teardown"]
