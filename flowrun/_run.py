@@ -1,22 +1,23 @@
 """The run driver: ``ActiveRun``, one run of a DAG from its start to its final record.
 
-It wires four parts, each with one job: the ``Gate`` (which task starts next), the
-``Ledger`` (the task records), the ``Teardown`` (the set-up generator tasks) and the
-``Grace`` (stopping async code that ignores its cancellation). It imports them, the
-executor, the DAG and the state types; ``flowrun.scheduler`` creates it and re-exports it.
+It wires five parts, each with one job: the ``Gate`` (which task starts next), the
+``Attempts`` (the attempts in flight, under the limit), the ``Ledger`` (the task
+records), the ``Teardown`` (the set-up generator tasks) and the ``Grace`` (stopping async
+code that ignores its cancellation), and decides what each outcome means for the run.
+It imports them, the executor, the DAG and the state types; ``flowrun.scheduler``
+creates it and re-exports it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import enum
-import functools
 import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from flowrun._attempts import Attempts
 from flowrun._gate import Gate
 from flowrun._gc import gc_paused
 from flowrun._grace import Grace
@@ -24,10 +25,9 @@ from flowrun._ledger import Ledger
 from flowrun._teardown import Teardown
 from flowrun.context import RunContext
 from flowrun.dag import Dag, _heaviest_paths
-from flowrun.errors import TaskFailedError, TaskTimeoutError, UnknownTaskError
+from flowrun.errors import TaskFailedError, UnknownTaskError
 from flowrun.executor import AttemptOutcome, TaskExecutor
 from flowrun.state import RunStatus, StateStoreProtocol, TaskError, TaskRunRecord, TaskStatus
-from flowrun.task import TaskKind, TaskSpec
 
 if TYPE_CHECKING:
     from flowrun.scheduler import SchedulerConfig
@@ -37,9 +37,6 @@ __all__ = ["ActiveRun"]
 _SUCCESS = TaskStatus.SUCCESS
 _CANCELLED = TaskStatus.CANCELLED
 _SKIPPED = TaskStatus.SKIPPED
-_ASYNC = TaskKind.ASYNC
-_ASYNC_GENERATOR = TaskKind.ASYNC_GENERATOR
-_EMPTY: Mapping[str, Any] = {}
 
 
 class _Phase(enum.Enum):
@@ -56,9 +53,7 @@ class ActiveRun:
 
     Resources of generator tasks stay alive until the run is torn down, so a caller (the
     pytest plugin, an ``Engine.session``) can keep them for as long as it needs them.
-    It drives four parts: the ``Gate`` (which task starts next), the ``Ledger`` (the task
-    records), the ``Teardown`` (the set-up generator tasks) and the ``Grace`` (stopping
-    async code that ignores its cancellation).
+    See the module docstring for the parts it drives.
     """
 
     def __init__(
@@ -76,49 +71,45 @@ class ActiveRun:
         self.run_id = uuid.uuid4().hex
         self.context = context
         self._executor = executor
-        self._limit = config.max_parallel
         self._skip_on = config.skip_exceptions
         self._interrupt_on = config.interrupt_exceptions
-        self._base_context = contextvars.copy_context()
-        self._grace = Grace(grace_s)
+        self._grace = grace = Grace(grace_s)
         specs = self._specs = dag.specs
-        self._parents = dag.parents
         n = len(specs)
         with gc_paused():  # every object made here lives as long as the run
-            self._timeouts = [
+            timeouts = [
                 config.default_timeout_s if s.timeout_s is None else s.timeout_s for s in specs
             ]
             self.started_at = now = time.time()
-            self._ledger = Ledger(store, self.run_id, dag, now)
-            self._gate = Gate(dag.parents, dag.children, _priorities(dag, expected_s), now)
-            self._teardown = Teardown(
-                dag,
-                self._timeouts,
-                executor,
-                self._ledger,
-                self._grace,
-                self._limit,
-                self._base_context,
+            ledger = self._ledger = Ledger(store, self.run_id, dag, now)
+            gate = self._gate = Gate(dag.parents, dag.children, _priorities(dag, expected_s), now)
+            teardown = self._teardown = Teardown(
+                dag, timeouts, executor, ledger, grace, config.max_parallel
             )
             self._results: list[Any] = [None] * n
-            self._attempts = [0] * n
-            self._running = 0
-            self._tasks: dict[int, asyncio.Task[None]] = {}
-            self._timers: dict[int, asyncio.TimerHandle] = {}
+            self._attempts = Attempts(
+                dag,
+                timeouts,
+                config.max_parallel,
+                context,
+                self._results,
+                (gate, ledger, teardown, grace, executor),
+                self._succeeded,
+                self._attempt_failed,
+                self._attempt_cancelled,
+            )
             self._waiters: dict[int, list[asyncio.Future[None]]] = {}
             self._remaining = n
         self._phase = _Phase.RUNNING
         self._failed = False
         self._cancelled = False
-        # Set from any thread by halt(): the one attribute another thread writes.
-        self._halted = False
         self._interrupt: BaseException | None = None
         self._errors: dict[int, BaseException] = {}  # what failed or skipped tasks raised
         self._stopping: asyncio.Task[None] | None = None  # the cancel an interrupt started
         self._done: asyncio.Future[None] = self._loop.create_future()
         if n == 0:
             self._settle()
-        self._launch()
+        self._attempts.launch()
 
     # -- public API ---------------------------------------------------------------------
 
@@ -169,7 +160,7 @@ class ActiveRun:
         Ctrl-C): nothing starts between the interrupt and the ``finish(cancel=True)`` that
         must follow on the loop.
         """
-        self._halted = True
+        self._attempts.stopped = True  # one attribute write: atomic, read on the loop
 
     async def cancel(self) -> None:
         """Cancel the run: running tasks are cancelled, tasks not started become CANCELLED.
@@ -197,12 +188,8 @@ class ActiveRun:
                 raise
             return
         self._cancelled = True
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-        self._gate.clear()
         try:
-            await self._grace.cancel(list(self._tasks.values()))
+            await self._grace.cancel(self._attempts.stop())
         except BaseException:
             self._teardown.skip_all()  # interrupted again: the caller wants out
             raise
@@ -215,7 +202,7 @@ class ActiveRun:
         for i, record in enumerate(self._ledger.records):
             if not record.status.is_terminal:
                 self._end(i, TaskStatus.CANCELLED, now, None)
-        self._tasks.clear()
+        self._attempts.tasks.clear()
 
     async def finish(self, *, cancel: bool = False) -> None:
         """End the run: wait for every task (or with ``cancel``, cancel it), then tear down.
@@ -281,116 +268,10 @@ class ActiveRun:
         finally:
             await self.teardown()  # finalizes the run even after a second interrupt
 
-    # -- running tasks ------------------------------------------------------------------
-
-    def _launch(self) -> None:
-        """Start ready tasks while slots are free."""
-        gate = self._gate
-        if not gate or self._cancelled or self._halted:
-            return
-        base = self._base_context
-        loop = self._loop
-        tasks = self._tasks
-        while gate and self._running < self._limit:
-            i = gate.pop()
-            self._running += 1
-            context = base.copy()
-            tasks[i] = loop.create_task(self._attempt(i, context), context=context)
-
-    async def _attempt(self, i: int, context: contextvars.Context) -> None:
-        """Run one attempt of task ``i`` in its own task and Context, and act on its outcome.
-
-        An attempt the run gave up on (cancelled, or overdue: see ``_overdue``) is no
-        longer ``self._tasks[i]``; it was recorded then, and only a setup that completed
-        late needs undoing here.
-        """
-        if self._halted:  # created before halt(), not started: it never will
-            self._release(i)
-            self._end(i, TaskStatus.CANCELLED, time.time(), None)
-            return
-        spec = self._specs[i]
-        attempt = self._attempts[i] = self._attempts[i] + 1
-        self._ledger.started(i, attempt, self._gate.ready_at[i], time.time())
-        timeout = self._timeouts[i]
-        me = self._tasks[i]
-        kind = spec.kind
-        is_async = kind is _ASYNC or kind is _ASYNC_GENERATOR  # TaskKind.is_async, inlined
-        watchdog = None
-        on_start = None
-        if is_async:
-            if timeout is not None:
-                watchdog = self._loop.call_later(
-                    timeout + self._grace.grace_s, self._overdue, i, me, timeout
-                )
-        else:
-            on_start = functools.partial(self._started, i, me)
-        try:
-            outcome = await self._executor.run(
-                spec,
-                _arguments(spec, self._parents[i], self._specs, self._results, self.context),
-                timeout,
-                on_start,
-            )
-        except asyncio.CancelledError:
-            if watchdog is not None:
-                watchdog.cancel()
-            if self._tasks.get(i) is me:
-                self._release(i)
-                if not self._ledger.records[i].status.is_terminal:
-                    self._end(i, TaskStatus.CANCELLED, time.time(), None)
-                self._launch()
-            raise
-        if watchdog is not None:
-            watchdog.cancel()
-        handle = outcome.handle
-        if self._tasks.get(i) is not me:
-            if handle is not None:  # a setup that finished after all: undo it now
-                self._teardown.undo_now(i, handle, context)
-            return
-        self._release(i)
-        if outcome.status is _SUCCESS:
-            if handle is not None:
-                self._teardown.keep(i, handle, context if kind is _ASYNC_GENERATOR else None)
-            self._succeeded(i, outcome.value)
-        else:
-            self._attempt_failed(i, outcome)
-            if handle is not None and outcome.status is _CANCELLED:
-                self._teardown.keep(i, handle, None)  # a sync setup the cancel waited for
-            elif handle is not None:  # set up, but too late: undo it now
-                self._teardown.undo_now(i, handle, context)
-        self._launch()
-
-    def _release(self, i: int) -> None:
-        """Task ``i``'s attempt is over: free its slot."""
-        del self._tasks[i]
-        self._running -= 1
-
-    def _started(self, i: int, attempt: asyncio.Task[None], started_at: float) -> None:
-        """A sync first attempt started running late: it waited for a worker of the pool.
-
-        That wait is queueing, not running: ``started_at`` moves to when the code started.
-        """
-        if self._tasks.get(i) is attempt and self._attempts[i] == 1:
-            self._ledger.started_late(i, started_at)
-
-    def _overdue(self, i: int, attempt: asyncio.Task[None], timeout_s: float) -> None:
-        """An async attempt ignored its cancellation at its timeout: stop waiting for it.
-
-        Cancelled at ``timeout_s``, it is still running the grace period later (a bare
-        ``except:`` around an await, say). Like a sync call that overruns, it is abandoned:
-        recorded as timed out (and retried if it may be), its slot freed for other tasks.
-        """
-        if self._tasks.get(i) is not attempt:
-            return
-        self._release(i)
-        self._grace.abandon(attempt)
-        error = TaskTimeoutError(self._specs[i].name, timeout_s)
-        self._attempt_failed(i, AttemptOutcome(TaskStatus.TIMED_OUT, error=error))
-        self._launch()
-
     # -- outcomes -----------------------------------------------------------------------
 
     def _succeeded(self, i: int, value: Any) -> None:
+        """Task ``i`` succeeded with ``value``: the tasks waiting only for it are ready."""
         now = time.time()
         self._results[i] = value
         self._ledger.succeeded(i, now, value)
@@ -412,14 +293,14 @@ class ActiveRun:
                 self._errors[i] = error
                 if self._interrupt is None:
                     self._interrupt = error
-                    self._halted = True  # before _end: its dependants are CANCELLED, not SKIPPED
+                    self._attempts.stopped = True  # before _end: dependants are CANCELLED
                     self._stopping = self._loop.create_task(self.cancel())
                 self._end(i, outcome.status, time.time(), task_error)
                 return
-        if self._attempts[i] <= spec.retries and not self._cancelled and not self._halted:
+        if self._attempts.counts[i] <= spec.retries and not self._attempts.stopped:
             self._ledger.retrying(i, task_error)
-            if spec.retry_delay_s > 0:  # its slot is free while it waits
-                self._timers[i] = self._loop.call_later(spec.retry_delay_s, self._retry, i)
+            if spec.retry_delay_s > 0:
+                self._attempts.retry_later(i, spec.retry_delay_s)
             else:
                 self._gate.push(i)
             return
@@ -427,10 +308,9 @@ class ActiveRun:
             self._errors[i] = error
         self._end(i, outcome.status, time.time(), task_error)
 
-    def _retry(self, i: int) -> None:
-        del self._timers[i]
-        self._gate.push(i)
-        self._launch()
+    def _attempt_cancelled(self, i: int) -> None:
+        if not self._ledger.records[i].status.is_terminal:
+            self._end(i, _CANCELLED, time.time(), None)
 
     def _end(self, i: int, status: TaskStatus, now: float, error: TaskError | None) -> None:
         """Record a task that ended without a result; its descendants become SKIPPED."""
@@ -438,8 +318,8 @@ class ActiveRun:
         if status is not _CANCELLED and status is not _SKIPPED:
             self._failed = True
         self._settled(i)
-        if self._cancelled or self._halted:
-            return  # a cancelled run marks everything left CANCELLED, not SKIPPED
+        if self._attempts.stopped:
+            return  # a stopped run marks everything left CANCELLED, not SKIPPED
         name = self._specs[i].name
         for c in self._gate.fail(i):
             self._ledger.skipped(c, name)
@@ -477,25 +357,3 @@ def _priorities(dag: Dag, expected_s: Mapping[str, float]) -> list[float]:
     weights = [expected_s.get(spec.name, unknown) for spec in dag.specs]
     best, _ = _heaviest_paths(range(len(weights) - 1, -1, -1), dag.children, weights)
     return [-b for b in best]
-
-
-def _arguments(
-    spec: TaskSpec,
-    parents: tuple[int, ...],
-    specs: tuple[TaskSpec, ...],
-    results: list[Any],
-    context: RunContext[Any] | None,
-) -> Mapping[str, Any]:
-    """The keyword arguments of a task: bound values, the context, its parents' results."""
-    if not (spec.bound or spec.context_arg or spec.upstream_arg or spec.parent_args):
-        return _EMPTY
-    kwargs = dict(spec.bound)
-    if spec.context_arg is not None:
-        kwargs[spec.context_arg] = context
-    if spec.upstream_arg is not None or spec.parent_args:
-        upstream = {specs[p].name: results[p] for p in parents}
-        if spec.upstream_arg is not None:
-            kwargs[spec.upstream_arg] = upstream
-        for name in spec.parent_args:
-            kwargs[name] = upstream[name]
-    return kwargs

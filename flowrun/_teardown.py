@@ -61,7 +61,6 @@ class Teardown:
         ledger: Ledger,
         grace: Grace,
         limit: int,
-        base_context: contextvars.Context,
     ) -> None:
         self._specs = dag.specs
         self._parents = dag.parents
@@ -71,7 +70,7 @@ class Teardown:
         self._ledger = ledger
         self._grace = grace
         self._limit = limit
-        self._base_context = base_context
+        self._base_context = contextvars.copy_context()
         self._handles: dict[int, Any] = {}
         self._contexts: dict[int, contextvars.Context] = {}
         self.failed = False

@@ -1,0 +1,240 @@
+"""The attempts of a run in flight: started under the limit, watched, released.
+
+Each attempt runs in an asyncio task of its own, in its own copy of the run's Context,
+and holds one of ``max_parallel`` slots until it ends or is given up on. An async
+attempt that ignores its cancellation at its timeout is given up on the grace period
+later (its watchdog); a sync one queued behind a busy injected pool has its start time
+moved to when a worker picked it up. What an attempt's outcome means for the run is the
+run's to decide: ``Attempts`` hands each one to the callbacks it was given. Imports the
+gate, the grace helper, the ledger, the teardown and the executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from flowrun._gate import Gate
+from flowrun._grace import Grace
+from flowrun._ledger import Ledger
+from flowrun._teardown import Teardown
+from flowrun.context import RunContext
+from flowrun.dag import Dag
+from flowrun.errors import TaskTimeoutError
+from flowrun.executor import AttemptOutcome, TaskExecutor
+from flowrun.state import TaskStatus
+from flowrun.task import TaskKind, TaskSpec
+
+__all__ = ["Attempts"]
+
+_SUCCESS = TaskStatus.SUCCESS
+_CANCELLED = TaskStatus.CANCELLED
+_ASYNC = TaskKind.ASYNC
+_ASYNC_GENERATOR = TaskKind.ASYNC_GENERATOR
+_EMPTY: Mapping[str, Any] = {}
+
+
+class Attempts:
+    """Starts the gate's ready tasks while slots are free and follows each attempt.
+
+    ``succeeded(i, value)`` and ``failed(i, outcome)`` receive the outcome of an attempt
+    the run still waits for; ``cancelled(i)`` an attempt cancelled before it ended.
+    ``stopped`` (set by the run, from any thread) means: start nothing more.
+    """
+
+    __slots__ = (
+        "_base_context",
+        "_cancelled",
+        "_context",
+        "_executor",
+        "_failed",
+        "_gate",
+        "_grace",
+        "_ledger",
+        "_limit",
+        "_loop",
+        "_parents",
+        "_results",
+        "_specs",
+        "_succeeded",
+        "_teardown",
+        "_timeouts",
+        "counts",
+        "running",
+        "stopped",
+        "tasks",
+        "timers",
+    )
+
+    def __init__(
+        self,
+        dag: Dag,
+        timeouts: Sequence[float | None],
+        limit: int,
+        context: RunContext[Any] | None,
+        results: list[Any],
+        parts: tuple[Gate, Ledger, Teardown, Grace, TaskExecutor],
+        succeeded: Callable[[int, Any], None],
+        failed: Callable[[int, AttemptOutcome], None],
+        cancelled: Callable[[int], None],
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._base_context = contextvars.copy_context()
+        self._specs = dag.specs
+        self._parents = dag.parents
+        self._timeouts = timeouts
+        self._limit = limit
+        self._context = context
+        self._results = results
+        self._gate, self._ledger, self._teardown, self._grace, self._executor = parts
+        self._succeeded = succeeded
+        self._failed = failed
+        self._cancelled = cancelled
+        self.counts = [0] * len(dag.specs)  # attempts started, per task
+        self.running = 0
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.stopped = False
+
+    def launch(self) -> None:
+        """Start ready tasks while slots are free."""
+        gate = self._gate
+        if not gate or self.stopped:
+            return
+        base = self._base_context
+        loop = self._loop
+        tasks = self.tasks
+        while gate and self.running < self._limit:
+            i = gate.pop()
+            self.running += 1
+            context = base.copy()
+            tasks[i] = loop.create_task(self._attempt(i, context), context=context)
+
+    def retry_later(self, i: int, delay_s: float) -> None:
+        """Make task ``i`` ready again after ``delay_s``; it holds no slot meanwhile."""
+        self.timers[i] = self._loop.call_later(delay_s, self._retry, i)
+
+    def stop(self) -> list[asyncio.Task[None]]:
+        """Start nothing more, drop pending retries; returns the attempts in flight."""
+        self.stopped = True
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+        self._gate.clear()
+        return list(self.tasks.values())
+
+    def _retry(self, i: int) -> None:
+        del self.timers[i]
+        self._gate.push(i)
+        self.launch()
+
+    async def _attempt(self, i: int, context: contextvars.Context) -> None:
+        """Run one attempt of task ``i`` and hand its outcome on.
+
+        An attempt the run gave up on (cancelled, or overdue: see ``_overdue``) is no
+        longer ``self.tasks[i]``; it was recorded then, and only a setup that completed
+        late needs undoing here.
+        """
+        me = self.tasks[i]
+        if self.stopped:  # created before the run stopped, not started: it never will
+            self._release(i)
+            self._cancelled(i)
+            return
+        spec = self._specs[i]
+        attempt = self.counts[i] = self.counts[i] + 1
+        self._ledger.started(i, attempt, self._gate.ready_at[i], time.time())
+        timeout = self._timeouts[i]
+        kind = spec.kind
+        watchdog = None
+        on_start = None
+        if kind is _ASYNC or kind is _ASYNC_GENERATOR:  # TaskKind.is_async, inlined
+            if timeout is not None:
+                watchdog = self._loop.call_later(
+                    timeout + self._grace.grace_s, self._overdue, i, me, timeout
+                )
+        else:
+            on_start = functools.partial(self._started, i, me)
+        args = _arguments(spec, self._parents[i], self._specs, self._results, self._context)
+        try:
+            outcome = await self._executor.run(spec, args, timeout, on_start)
+        except asyncio.CancelledError:
+            if watchdog is not None:
+                watchdog.cancel()
+            if self.tasks.get(i) is me:
+                self._release(i)
+                self._cancelled(i)
+                self.launch()
+            raise
+        if watchdog is not None:
+            watchdog.cancel()
+        handle = outcome.handle
+        if self.tasks.get(i) is not me:
+            if handle is not None:  # a setup that finished after all: undo it now
+                self._teardown.undo_now(i, handle, context)
+            return
+        self._release(i)
+        if outcome.status is _SUCCESS:
+            if handle is not None:
+                self._teardown.keep(i, handle, context if kind is _ASYNC_GENERATOR else None)
+            self._succeeded(i, outcome.value)
+        else:
+            self._failed(i, outcome)
+            if handle is not None and outcome.status is _CANCELLED:
+                self._teardown.keep(i, handle, None)  # a sync setup the cancel waited for
+            elif handle is not None:  # set up, but too late: undo it now
+                self._teardown.undo_now(i, handle, context)
+        self.launch()
+
+    def _release(self, i: int) -> None:
+        """Task ``i``'s attempt is over: free its slot."""
+        del self.tasks[i]
+        self.running -= 1
+
+    def _started(self, i: int, attempt: asyncio.Task[None], started_at: float) -> None:
+        """A sync first attempt started running late: it waited for a worker of the pool.
+
+        That wait is queueing, not running: ``started_at`` moves to when the code started.
+        """
+        if self.tasks.get(i) is attempt and self.counts[i] == 1:
+            self._ledger.started_late(i, started_at)
+
+    def _overdue(self, i: int, attempt: asyncio.Task[None], timeout_s: float) -> None:
+        """An async attempt ignored its cancellation at its timeout: stop waiting for it.
+
+        Cancelled at ``timeout_s``, it is still running the grace period later (a bare
+        ``except:`` around an await, say). Like a sync call that overruns, it is abandoned:
+        recorded as timed out (and retried if it may be), its slot freed for other tasks.
+        """
+        if self.tasks.get(i) is not attempt:
+            return
+        self._release(i)
+        self._grace.abandon(attempt)
+        error = TaskTimeoutError(self._specs[i].name, timeout_s)
+        self._failed(i, AttemptOutcome(TaskStatus.TIMED_OUT, error=error))
+        self.launch()
+
+
+def _arguments(
+    spec: TaskSpec,
+    parents: tuple[int, ...],
+    specs: tuple[TaskSpec, ...],
+    results: list[Any],
+    context: RunContext[Any] | None,
+) -> Mapping[str, Any]:
+    """The keyword arguments of a task: bound values, the context, its parents' results."""
+    if not (spec.bound or spec.context_arg or spec.upstream_arg or spec.parent_args):
+        return _EMPTY
+    kwargs = dict(spec.bound)
+    if spec.context_arg is not None:
+        kwargs[spec.context_arg] = context
+    if spec.upstream_arg is not None or spec.parent_args:
+        upstream = {specs[p].name: results[p] for p in parents}
+        if spec.upstream_arg is not None:
+            kwargs[spec.upstream_arg] = upstream
+        for name in spec.parent_args:
+            kwargs[name] = upstream[name]
+    return kwargs
