@@ -13,12 +13,8 @@ from typing import Any
 
 import pytest
 
-from pytest_flowrun._markdown import (
-    append_markdown,
-    flowchart_lines,
-    gantt_lines,
-    summary_markdown,
-)
+from pytest_flowrun._markdown import append_markdown, summary_markdown
+from pytest_flowrun._mermaid import flowchart_lines, gantt_lines
 from pytest_flowrun._terminal import summary_line
 
 from . import _reports
