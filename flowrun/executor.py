@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import contextvars
 import sys
-import threading
 import time
 import types
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -22,6 +21,14 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
+from flowrun._sync import (
+    SyncGeneratorStarter,
+    call,
+    close_quietly,
+    finish_generator,
+    signal_then_call,
+    when_running,
+)
 from flowrun._threads import DaemonThreadPool
 from flowrun.errors import GeneratorProtocolError, TaskTimeoutError
 from flowrun.state import TaskStatus
@@ -126,7 +133,7 @@ class TaskExecutor:
         ``on_start`` is then called with the time (``time.time()``) it started running.
         """
         kind = spec.kind
-        starter: _SyncGeneratorStarter | None = None
+        starter: SyncGeneratorStarter | None = None
         if self._executor is None:
             on_start = None  # flowrun's own pool starts every call at once
         try:
@@ -162,7 +169,7 @@ class TaskExecutor:
                     if timeout_s is not None and scope.expired():
                         return _overran(spec, timeout_s, agen)
                     return AttemptOutcome(_SUCCESS, value, handle=agen)
-                starter = _SyncGeneratorStarter(spec, asyncio.get_running_loop())
+                starter = SyncGeneratorStarter(spec, asyncio.get_running_loop())
                 gen, value = await self._call_sync(
                     starter.start, kwargs, scope, timeout_s, starter.context, on_start
                 )
@@ -205,7 +212,7 @@ class TaskExecutor:
                     await _finish_async_generator(spec.name, handle)
                 else:
                     await self._call_sync(
-                        _finish_generator,
+                        finish_generator,
                         {"name": spec.name, "gen": handle},
                         scope,
                         timeout_s,
@@ -266,10 +273,10 @@ class TaskExecutor:
                     started(time.time())
 
         if self._is_process_pool:
-            future: Future[Any] = pool.submit(_call, fn, kwargs)
+            future: Future[Any] = pool.submit(call, fn, kwargs)
             awaited = asyncio.wrap_future(future)
             if on_start is not None:  # a worker process cannot signal us: watch the future
-                _when_running(future, awaited, on_start, loop)
+                when_running(future, awaited, on_start, loop)
             return awaited
         # A fresh copy per call: one Context cannot be entered by two threads at once,
         # and an abandoned call may still be inside its copy.
@@ -277,13 +284,13 @@ class TaskExecutor:
             context = contextvars.copy_context()
         run_in_copy: Callable[..., Any] = context.run
         if on_start is None:
-            future = pool.submit(run_in_copy, _call, fn, kwargs)
+            future = pool.submit(run_in_copy, call, fn, kwargs)
         else:
-            future = pool.submit(_signal_then_call, loop, on_start, run_in_copy, fn, kwargs)
+            future = pool.submit(signal_then_call, loop, on_start, run_in_copy, fn, kwargs)
         awaited = asyncio.wrap_future(future)
         return awaited
 
-    async def _settle_cancelled(self, starter: _SyncGeneratorStarter) -> Any:
+    async def _settle_cancelled(self, starter: SyncGeneratorStarter) -> Any:
         """A sync generator's setup was cancelled: wait up to the grace for it to end.
 
         The thread cannot be stopped, and a setup abandoned while it runs would be undone
@@ -296,10 +303,10 @@ class TaskExecutor:
                 await asyncio.wait((starter.ended,), timeout=self.cancel_grace_s)
         return starter.abandon()
 
-    def _abandon(self, starter: _SyncGeneratorStarter) -> None:
+    def _abandon(self, starter: SyncGeneratorStarter) -> None:
         gen = starter.abandon()
         if gen is not None:  # its setup finished just as we gave up on it: undo it now
-            self._pool().submit(_close_quietly, gen)
+            self._pool().submit(close_quietly, gen)
 
 
 def _overran(spec: TaskSpec, timeout_s: float, handle: Any = None) -> AttemptOutcome:
@@ -313,121 +320,11 @@ def _overran(spec: TaskSpec, timeout_s: float, handle: Any = None) -> AttemptOut
     )
 
 
-class _SyncGeneratorStarter:
-    """Runs a sync generator to its ``yield`` in a worker thread.
-
-    ``begun`` turns true when the thread starts the setup, and ``ended`` (a future of the
-    loop) completes when the setup is over, however it ended. If the caller abandons it
-    (timeout, cancellation) before the setup finishes, the worker runs the teardown
-    itself as soon as the setup completes.
-    """
-
-    __slots__ = ("_abandoned", "_delivered", "_lock", "_loop", "begun", "context", "ended", "spec")
-
-    def __init__(self, spec: TaskSpec, loop: asyncio.AbstractEventLoop) -> None:
-        self.spec = spec
-        self.context = contextvars.copy_context()
-        self.begun = False
-        self.ended: asyncio.Future[None] = loop.create_future()
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._abandoned = False
-        self._delivered: Generator[Any, None, None] | None = None
-
-    def start(self, **kwargs: Any) -> tuple[Generator[Any, None, None], Any]:
-        self.begun = True
-        try:
-            gen = self.spec.fn(**kwargs)
-            try:
-                value = next(gen)
-            except StopIteration:
-                raise GeneratorProtocolError(
-                    self.spec.name, "is a generator that returned without yielding"
-                ) from None
-            with self._lock:
-                abandoned = self._abandoned
-                if not abandoned:
-                    self._delivered = gen
-            if abandoned:
-                _close_quietly(gen)
-            return gen, value
-        finally:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-                self._loop.call_soon_threadsafe(_resolve, self.ended)
-
-    def abandon(self) -> Generator[Any, None, None] | None:
-        with self._lock:
-            self._abandoned = True
-            return self._delivered
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 def _is_process_pool(executor: Executor | None) -> bool:
     # Without importing concurrent.futures.process (and multiprocessing) on flowrun's import:
     # if nobody imported it, the executor cannot be a ProcessPoolExecutor.
     process = sys.modules.get("concurrent.futures.process")
     return process is not None and isinstance(executor, process.ProcessPoolExecutor)
-
-
-#: How often a call queued in a process pool is checked for having started.
-_POLL_S = 0.005
-
-
-def _signal_then_call(
-    loop: asyncio.AbstractEventLoop,
-    on_start: Callable[[], None],
-    run: Callable[..., Any],
-    fn: Callable[..., Any],
-    kwargs: Mapping[str, Any],
-) -> Any:
-    """In a worker thread: tell the loop the call starts now, then make it."""
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-        loop.call_soon_threadsafe(on_start)
-    return run(_call, fn, kwargs)
-
-
-def _call(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
-    """Call ``fn`` in a worker; a ``StopIteration`` leaving it becomes a ``RuntimeError``.
-
-    An asyncio future refuses ``StopIteration`` (as a generator does since PEP 479), and
-    the refusal happens in a loop callback: unconverted, the attempt would never end.
-    """
-    try:
-        return fn(**kwargs)
-    except StopIteration as exc:
-        raise RuntimeError(f"{_name_of(fn)} raised StopIteration") from exc
-
-
-def _name_of(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", None) or type(fn).__name__
-
-
-def _when_running(
-    future: Future[Any],
-    awaited: asyncio.Future[Any],
-    on_start: Callable[[], None],
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    """Call ``on_start`` once a process pool hands ``future`` to a worker."""
-    if awaited.done():
-        return
-    if future.running() or future.done():
-        on_start()
-    else:
-        loop.call_later(_POLL_S, _when_running, future, awaited, on_start, loop)
-
-
-def _finish_generator(name: str, gen: Generator[Any, None, None]) -> None:
-    try:
-        next(gen)
-    except StopIteration:
-        return
-    gen.close()
-    raise GeneratorProtocolError(name, "yielded more than once; a task yields exactly once")
 
 
 async def _finish_async_generator(name: str, agen: AsyncGenerator[Any, None]) -> None:
@@ -437,14 +334,3 @@ async def _finish_async_generator(name: str, agen: AsyncGenerator[Any, None]) ->
         return
     await agen.aclose()
     raise GeneratorProtocolError(name, "yielded more than once; a task yields exactly once")
-
-
-def _close_quietly(gen: Generator[Any, None, None]) -> None:
-    try:
-        next(gen)
-    except StopIteration:
-        pass
-    except BaseException:
-        pass  # nobody is left to report to: the attempt was already recorded as timed out
-    else:
-        gen.close()
