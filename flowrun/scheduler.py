@@ -19,6 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from flowrun._checks import _is_real
 from flowrun._run import ActiveRun
 from flowrun.context import RunContext
 from flowrun.dag import Dag
@@ -31,7 +32,7 @@ from flowrun.errors import (
 )
 from flowrun.executor import TaskExecutor
 from flowrun.state import RunRecord, StateStore, StateStoreProtocol
-from flowrun.task import TaskKind, _is_real
+from flowrun.task import TaskKind
 
 __all__ = ["ActiveRun", "Scheduler", "SchedulerConfig", "TaskFailedError"]
 

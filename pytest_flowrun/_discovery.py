@@ -81,7 +81,7 @@ class Discovery:
         value_of: Callable[[str, pytest.FixtureRequest], Any],
     ) -> None:
         """Find the tasks of ``module`` and add their fixtures to it (see the module docstring)."""
-        from flowrun.task import _pytest_fixture_function as pytest_fixture_function
+        from flowrun._signature import _pytest_fixture_function as pytest_fixture_function
 
         if id(module) in self._scanned:
             return

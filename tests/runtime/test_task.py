@@ -441,7 +441,7 @@ class TestManyTasksFromOneDefinition:
         assert (spec.kind, spec.upstream_arg) == (TaskKind.SYNC_GENERATOR, "upstream")
 
     def test_what_is_learnt_of_a_code_object_goes_with_it(self, registry: TaskRegistry) -> None:
-        task_module = sys.modules["flowrun.task"]
+        task_module = sys.modules["flowrun._signature"]
         namespace: dict[str, Any] = {}
         exec(compile("def f() -> None: ...", "<gone>", "exec"), namespace)
         task(name="gone", registry=registry)(namespace["f"])
