@@ -4,7 +4,11 @@ The idea of anyio's ``BlockingPortal``: one small object owns the loop and its t
 with a clear ``start`` / ``call(coro)`` / ``stop``. The setup run lives on this loop for
 the whole session, so setup keeps going while tests run. The main thread only ever waits
 on futures, in short slices, so Ctrl-C interrupts it; ``_interrupted`` is the one place
-where an interrupt of the main thread reaches the loop.
+where an interrupt of the main thread reaches the loop. Between slices it calls the
+caller's ``check``, so an interrupt raised on the loop (a task's ``KeyboardInterrupt``)
+reaches the main thread within a slice. A ``KeyboardInterrupt`` or ``SystemExit`` that a
+coroutine raises is carried back to the main thread instead of escaping the loop, which
+would stop the loop thread (asyncio re-raises them out of ``run_forever``).
 
 Imports only the standard library; nothing happens until ``start``.
 """
@@ -15,7 +19,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -39,6 +43,8 @@ class LoopPortal:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        #: Called on the main thread with what interrupted a wait (see ``_interrupted``).
+        self.on_interrupt: Callable[[BaseException], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -54,31 +60,39 @@ class LoopPortal:
         thread.start()
         self._loop, self._thread = loop, thread
 
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+    def call(self, coro: Coroutine[Any, Any, T], *, check: Callable[[], None] | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result; Ctrl-C interrupts the wait.
 
-        Raises what ``coro`` raises, ``RuntimeError`` if the portal is not running, and
+        ``check`` is called on the main thread between wait slices; what it raises
+        interrupts the wait like Ctrl-C. Raises what ``coro`` raises (``KeyboardInterrupt``
+        and ``SystemExit`` included), ``RuntimeError`` if the portal is not running, and
         whatever interrupts the main thread meanwhile (after ``_interrupted``).
         """
         loop = self._loop
         if loop is None:
             coro.close()
             raise RuntimeError("flowrun: the setup loop is not running")
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        future = asyncio.run_coroutine_threadsafe(_carried(coro), loop)
         try:
-            return _result(future)
+            return _result(future, check)
+        except _Carried as carried:
+            escaped = carried.exc
         except BaseException as exc:
             if not _raised_by(future, exc):
-                self._interrupted(future)
+                self._interrupted(future, exc)
             raise
+        raise escaped  # outside the except block: the exception as the coroutine raised it
 
-    def _interrupted(self, future: concurrent.futures.Future[Any]) -> None:
-        """The main thread stopped waiting for ``future`` (Ctrl-C, most likely): cancel it.
+    def _interrupted(self, future: concurrent.futures.Future[Any], exc: BaseException) -> None:
+        """The main thread stopped waiting for ``future`` because of ``exc`` (Ctrl-C, most
+        likely): cancel it, and tell ``on_interrupt``.
 
         This is the one place an interrupt of the main thread reaches the loop: whatever
         must happen from the moment the main thread sees it belongs here.
         """
         future.cancel()
+        if self.on_interrupt is not None:
+            self.on_interrupt(exc)
 
     def stop(self) -> None:
         """Finalize the loop's async generators, stop the loop, join its thread, close it.
@@ -107,14 +121,33 @@ class LoopPortal:
                 loop.call_soon_threadsafe(loop.stop)
 
 
-def _result(future: concurrent.futures.Future[T]) -> T:
-    """Wait for ``future``'s result in slices short enough for Ctrl-C to get through."""
+class _Carried(Exception):
+    """Carries a ``KeyboardInterrupt`` or ``SystemExit`` out of the loop as a plain error."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(type(exc).__name__)
+        self.exc = exc
+
+
+async def _carried(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` in the same task, turning what would stop the loop into ``_Carried``."""
+    try:
+        return await coro
+    except (KeyboardInterrupt, SystemExit) as exc:
+        raise _Carried(exc) from None
+
+
+def _result(future: concurrent.futures.Future[T], check: Callable[[], None] | None) -> T:
+    """Wait for ``future``'s result in slices short enough for Ctrl-C to get through,
+    calling ``check`` between them."""
     while True:
         try:
             return future.result(_POLL_S)
         except TimeoutError:
             if future.done():  # the coroutine itself raised TimeoutError
                 raise
+        if check is not None:
+            check()
 
 
 def _raised_by(future: concurrent.futures.Future[Any], exc: BaseException) -> bool:

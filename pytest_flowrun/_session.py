@@ -8,12 +8,23 @@ pytest sets up the first task fixture a test needs, and is torn down by a sessio
 finalizer registered at that moment: after everything that used the tasks, before the
 session fixtures that the tasks used.
 
+pytest's outcomes raised in a task end it as they would end a fixture: ``pytest.skip``
+(and ``pytest.xfail``, which has no meaning for setup) skips the task, its dependants and
+the tests needing them; ``pytest.exit`` and ``KeyboardInterrupt`` stop the run and are
+raised on the main thread, where pytest ends the session for them; anything else, such as
+``pytest.fail`` or ``sys.exit``, fails the task. While the run is active, SIGTERM is
+handled like Ctrl-C (``_Signals``).
+
 Imports the plugin's modules below it (never ``plugin``); the runtime inside functions.
 """
 
 from __future__ import annotations
 
 import enum
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -54,6 +65,17 @@ class _Phase(enum.Enum):
 class SetupSession:
     """The plugin's state for one ``pytest.Config`` (kept in ``config.stash``)."""
 
+    #: What a task raises to be skipped, and what interrupts the session from a task.
+    #: ``XFailed`` subclasses ``Failed``: listed here, it is a skip and not a failure.
+    SKIP_EXCEPTIONS: tuple[type[BaseException], ...] = (
+        pytest.skip.Exception,
+        pytest.xfail.Exception,
+    )
+    INTERRUPT_EXCEPTIONS: tuple[type[BaseException], ...] = (
+        KeyboardInterrupt,
+        pytest.exit.Exception,
+    )
+
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.settings = Settings()
@@ -66,6 +88,10 @@ class SetupSession:
         self._store: StateStore | None = None
         self._start_error = ""
         self._portal = LoopPortal("flowrun-setup-loop")
+        self._portal.on_interrupt = self._main_interrupted
+        self._signals = _Signals(self._halt)
+        #: Set once the run's interrupt was raised on the main thread (pytest has it).
+        self._interrupt_raised = False
 
     def prepare(self, session: pytest.Session) -> None:
         """Validate the tasks and work out which ones the selected tests need.
@@ -91,11 +117,42 @@ class SetupSession:
                 pytrace=False,
             )
         try:
-            return self._portal.call(run.result(name))
+            return self._portal.call(run.result(name), check=self.check_interrupt)
         except TaskFailedError as exc:
-            message = _failure_text(exc, run)
+            cause = exc.__cause__
+            skipped = isinstance(cause, self.SKIP_EXCEPTIONS)
+            message = _skip_text(exc, cause) if skipped else _failure_text(exc, run)
         # Outside the except block, so the report shows this line and no exception chain.
+        self.check_interrupt()  # a task stopped the run: that, not this task, ends the test
+        if skipped:
+            pytest.skip(message)
         pytest.fail(message, pytrace=False)
+
+    def check_interrupt(self) -> None:
+        """Raise on the main thread the interrupt that a task raised, if one did.
+
+        ``pytest.exit`` in a task becomes a ``pytest.exit`` here, with its return code, and
+        ``KeyboardInterrupt`` a ``KeyboardInterrupt``: pytest ends the session for them as
+        if a fixture had raised them. Called while a test waits for a task, before each
+        test, and when the run ends; raises once.
+        """
+        run = self._run
+        if run is None or run.interrupt is None or self._interrupt_raised:
+            return
+        self._interrupt_raised = True
+        _raise_on_main(run.interrupt, run)
+
+    def _main_interrupted(self, exc: BaseException) -> None:
+        """The main thread stopped waiting for the loop because of ``exc``: if it ends the
+        session (Ctrl-C, ``pytest.exit``), no new task attempt starts from now on."""
+        if not isinstance(exc, Exception) or isinstance(exc, pytest.exit.Exception):
+            self._halt()
+
+    def _halt(self) -> None:
+        """Start no new attempt; safe from a signal handler (it only sets a flag)."""
+        run = self._run
+        if run is not None:
+            run.halt()
 
     def _ensure_run(self, name: str, request: pytest.FixtureRequest) -> ActiveRun:
         if self._run is not None:  # RUNNING or FINISHED
@@ -109,9 +166,12 @@ class SetupSession:
                 pytrace=False,
             )
         self._phase = _Phase.STARTING
+        # Before the run starts: a SIGTERM from here on is a Ctrl-C.
+        self._signals.install()
         try:
             self._run = run = self._start(name, request)
         except BaseException as exc:
+            self._signals.restore()
             if isinstance(exc, (Exception, pytest.fail.Exception)):
                 self._phase = _Phase.START_FAILED
                 self._start_error = f"flowrun: the setup run could not start: {_one_line(exc)}"
@@ -161,9 +221,12 @@ class SetupSession:
             SchedulerConfig(
                 max_parallel=self.settings.max_parallel,
                 default_timeout_s=self.settings.timeout_s,
+                skip_exceptions=self.SKIP_EXCEPTIONS,
+                interrupt_exceptions=self.INTERRUPT_EXCEPTIONS,
             ),
             state_store=store,
         )
+        _import_what_the_run_needs()
         expected = expected_durations(self.config, selection.selected)
         self._store = store
         self._portal.start()
@@ -187,13 +250,19 @@ class SetupSession:
             return
         self._phase = _Phase.FINISHED
         try:
+            # Not done: pytest stops early (Ctrl-C, SIGTERM, -x, a task's interrupt).
             self._portal.call(run.finish(cancel=not run.done))
-        except BaseException:
-            self.report = build_report(store, run.run_id)
-            raise  # a second Ctrl-C: leave the loop thread (a daemon) to the exit
+        except BaseException as exc:
+            if exc is not run.interrupt:
+                self.report = build_report(store, run.run_id)
+                self._signals.restore()
+                raise  # a second Ctrl-C: leave the loop thread (a daemon) to the exit
+        self._signals.restore()
         self._portal.stop()
         self.report = report = build_report(store, run.run_id)
         save_durations(self.config, report)
+        if raise_errors:
+            self.check_interrupt()
         if raise_errors:
             failed = teardown_failures(report)
             if failed:
@@ -220,7 +289,15 @@ class SetupSession:
         report = self.report
         if report is None:
             return
-        if has_failures(report) and session.exitstatus == pytest.ExitCode.OK:
+        run = self._run
+        interrupt = run.interrupt if run is not None else None
+        if interrupt is not None and not self._interrupt_raised:
+            # The run ended after the last test: pytest never saw the task's interrupt.
+            self._interrupt_raised = True
+            session.exitstatus = _exit_status(interrupt)
+        elif (
+            interrupt is None and has_failures(report) and session.exitstatus == pytest.ExitCode.OK
+        ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         worker_output = getattr(self.config, "workeroutput", None)
         if isinstance(worker_output, dict):  # a pytest-xdist worker: the controller prints it
@@ -228,7 +305,101 @@ class SetupSession:
 
     def stop(self) -> None:
         """Last resort at unconfigure: ask the loop thread to stop, without waiting."""
+        self._signals.restore()
         self._portal.abandon()
+
+
+class _Signals:
+    """SIGTERM (and SIGINT) while the setup run is active: ``halt``, then Ctrl-C.
+
+    CI sends SIGTERM when it cancels a job; its default kills the process with no
+    teardown. Installed on the main thread only, and only over the default handlers
+    (SIGINT's when it is not ignored), the handler calls ``halt`` (no new task attempt
+    starts) and raises ``KeyboardInterrupt``: pytest then tears down and reports as for
+    Ctrl-C, and a second signal interrupts that teardown at once. ``restore`` puts the
+    previous handlers back.
+    """
+
+    def __init__(self, halt: Callable[[], None]) -> None:
+        self._halt = halt
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        """Install the handler over the default ones; only on the main thread."""
+        if self._previous or threading.current_thread() is not threading.main_thread():
+            return
+        defaults = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+        for signum, default in defaults.items():
+            previous = signal.getsignal(signum)
+            if previous is default:  # a handler of the user's, or SIG_IGN, is left alone
+                self._previous[signum] = previous
+                signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        """Put back the handlers replaced by ``install`` (only where ours is still set)."""
+        previous, self._previous = self._previous, {}
+        if not previous or threading.current_thread() is not threading.main_thread():
+            return
+        for signum, handler in previous.items():
+            if signal.getsignal(signum) == self._handle:
+                signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self._halt()
+        raise KeyboardInterrupt
+
+
+def _import_what_the_run_needs() -> None:
+    """Import on the main thread, before the run starts, what its threads may need.
+
+    pytest rewrites the asserts of every module of a ``pytest11`` distribution, so a
+    first import of one of them runs pytest's import hook; on the loop thread, while the
+    main thread compiles too, that crashed (``SystemError: AST constructor recursion depth
+    mismatch``). The runtime's lazy imports (the traceback of a failure, a name's close
+    matches) and the plugin's own (the report, the summary) are all made here.
+    """
+    import ast  # noqa: F401  # traceback's caret anchors parse source lines
+    import difflib  # noqa: F401  # flowrun.errors.UnknownTaskError
+    import linecache  # noqa: F401
+    import traceback  # noqa: F401  # flowrun.state.TaskError.from_exception
+    import unicodedata  # noqa: F401  # traceback, for a line with wide characters
+
+    import flowrun._report  # noqa: F401  # build_report
+    import pytest_flowrun._terminal  # noqa: F401  # the summary, after the run
+
+
+def _raise_on_main(interrupt: BaseException, run: ActiveRun) -> None:
+    """Raise ``interrupt``, which stopped ``run``, as pytest expects it on the main thread."""
+    name = _task_that_raised(interrupt, run)
+    if isinstance(interrupt, pytest.exit.Exception):
+        pytest.exit(f"flowrun: task {name!r}: {interrupt.msg}", returncode=interrupt.returncode)
+    raise KeyboardInterrupt(f"flowrun: task {name!r} raised {type(interrupt).__name__}")
+
+
+def _task_that_raised(interrupt: BaseException, run: ActiveRun) -> str:
+    """The task whose failure is ``interrupt`` (the first that failed so, if several did)."""
+    from flowrun.state import TaskStatus
+
+    kind = type(interrupt).__qualname__
+    for name in run.dag.index:
+        record = run.record(name)
+        error = record.error
+        if record.status is TaskStatus.FAILED and error is not None and error.type == kind:
+            return name
+    return "?"
+
+
+def _exit_status(interrupt: BaseException) -> int:
+    """The exit status pytest gives a session that ``interrupt`` ended."""
+    if isinstance(interrupt, pytest.exit.Exception) and interrupt.returncode is not None:
+        return interrupt.returncode
+    return pytest.ExitCode.INTERRUPTED
+
+
+def _skip_text(exc: TaskFailedError, cause: BaseException | None) -> str:
+    """The reason a test needing a skipped task is skipped."""
+    reason = str(cause) if cause is not None else ""
+    return f"flowrun: task {exc.cause!r} skipped" + (f": {reason}" if reason else "")
 
 
 def _failure_text(exc: TaskFailedError, run: ActiveRun) -> str:

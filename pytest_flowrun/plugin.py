@@ -2,8 +2,8 @@
 
 Read top to bottom, it follows a session: options, hook specs, task discovery as
 pytest registers conftest modules, configuration, selection after collection, the
-report header, the end of the session, the terminal summary and unconfigure; the
-helpers the hooks share come last. All state lives in ``config.stash``; nothing
+report header, each test's setup, the end of the session, the terminal summary and
+unconfigure; the helpers the hooks share come last. All state lives in ``config.stash``; nothing
 happens at import, and a suite without tasks costs a scan of its plugin modules' names
 and little else.
 
@@ -84,6 +84,15 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     timeout = "none" if settings.timeout_s is None else f"{settings.timeout_s:g}s"
     return f"flowrun: max_parallel={settings.max_parallel}, timeout={timeout}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before each test: if a task raised ``pytest.exit`` or ``KeyboardInterrupt``, raise it
+    here, so pytest ends the session as for a fixture that raised it."""
+    state = item.config.stash.get(_SESSION, None)
+    if state is not None:
+        state.check_interrupt()
 
 
 @pytest.hookimpl(trylast=True)

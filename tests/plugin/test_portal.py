@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Iterator
 
@@ -71,13 +72,56 @@ def test_an_interrupted_wait_cancels_the_coroutine(
             cancelled.set()
             raise
 
-    def interrupt(future: object) -> None:
+    def interrupt(future: object, check: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("pytest_flowrun._portal._result", interrupt)
     with pytest.raises(KeyboardInterrupt):
         portal.call(forever())
     assert cancelled.wait(5)
+
+
+def test_what_check_raises_interrupts_the_wait_and_reaches_on_interrupt(
+    portal: LoopPortal,
+) -> None:
+    cancelled = threading.Event()
+    seen: list[BaseException] = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    def check() -> None:
+        raise KeyboardInterrupt("from a task")
+
+    portal.on_interrupt = seen.append
+    with pytest.raises(KeyboardInterrupt, match="from a task"):
+        portal.call(forever(), check=check)
+    assert cancelled.wait(5)
+    assert [type(e) for e in seen] == [KeyboardInterrupt]
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt("stop"), SystemExit(3)])
+def test_keyboard_interrupt_or_system_exit_from_a_coroutine_reach_the_caller_not_the_loop(
+    portal: LoopPortal, exc: BaseException
+) -> None:
+    seen: list[BaseException] = []
+    portal.on_interrupt = seen.append
+
+    async def interrupt() -> None:
+        raise exc
+
+    async def alive() -> str:
+        return "alive"
+
+    with pytest.raises(type(exc)) as info:
+        portal.call(interrupt())
+    assert info.value is exc
+    assert portal.call(alive()) == "alive"  # the loop thread still serves
+    assert seen == []  # raised by the coroutine: not an interrupt of the wait
 
 
 def test_stop_joins_and_closes_the_loop_and_call_then_raises() -> None:
@@ -94,7 +138,7 @@ def test_stop_joins_and_closes_the_loop_and_call_then_raises() -> None:
     coro = loop()
     with pytest.raises(RuntimeError, match="the setup loop is not running"):
         portal.call(coro)
-    assert coro.cr_frame is None  # closed: no "never awaited" warning
+    assert inspect.getcoroutinestate(coro) == "CORO_CLOSED"  # no "never awaited" warning
     portal.stop()  # a second stop does nothing
 
 
