@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from flowrun._deadlines import Deadlines
 from flowrun._gate import Gate
 from flowrun._grace import Grace
 from flowrun._ledger import Ledger
@@ -50,6 +51,7 @@ class Attempts:
         "_base_context",
         "_cancelled",
         "_context",
+        "_deadlines",
         "_executor",
         "_failed",
         "_gate",
@@ -99,6 +101,7 @@ class Attempts:
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.stopped = False
+        self._deadlines = Deadlines(self._grace.grace_s, self._is_current, self._overdue)
 
     def launch(self) -> None:
         """Start ready tasks while slots are free."""
@@ -121,6 +124,7 @@ class Attempts:
     def stop(self) -> list[asyncio.Task[None]]:
         """Start nothing more, drop pending retries; returns the attempts in flight."""
         self.stopped = True
+        self._deadlines.close()
         for timer in self.timers.values():
             timer.cancel()
         self.timers.clear()
@@ -149,28 +153,30 @@ class Attempts:
         self._ledger.started(i, attempt, self._gate.ready_at[i], time.time())
         timeout = self._timeouts[i]
         kind = spec.kind
-        watchdog = None
         on_start = None
         if kind is _ASYNC or kind is _ASYNC_GENERATOR:  # TaskKind.is_async, inlined
             if timeout is not None:
-                watchdog = self._loop.call_later(
-                    timeout + self._grace.grace_s, self._overdue, i, me, timeout
-                )
+                self._deadlines.watch(i, me, timeout)
+            bound = None  # the deadlines bound it: see _deadlines
         else:
             on_start = functools.partial(self._started, i, me)
+            bound = timeout
         args = _arguments(spec, self._parents[i], self._specs, self._results, self._context)
         try:
-            outcome = await self._executor.run(spec, args, timeout, on_start)
+            outcome = await self._executor.run(spec, args, bound, on_start)
         except asyncio.CancelledError:
-            if watchdog is not None:
-                watchdog.cancel()
-            if self.tasks.get(i) is me:
-                self._release(i)
-                self._cancelled(i)
-                self.launch()
-            raise
-        if watchdog is not None:
-            watchdog.cancel()
+            if not (self._deadlines.expired and self._deadlines.settle(me)):
+                if self.tasks.get(i) is me:
+                    self._release(i)
+                    self._cancelled(i)
+                    self.launch()
+                raise
+            me.uncancel()  # the cancellation was its deadline's: it timed out
+            outcome = _timed_out(spec, timeout)
+        else:
+            if self._deadlines.expired and self._deadlines.settle(me):
+                # It swallowed its deadline's cancellation and ended later: still late.
+                outcome = _timed_out(spec, timeout, outcome.handle)
         handle = outcome.handle
         if self.tasks.get(i) is not me:
             if handle is not None:  # a setup that finished after all: undo it now
@@ -189,6 +195,9 @@ class Attempts:
                 self._teardown.undo_now(i, handle, context)
         self.launch()
 
+    def _is_current(self, i: int, attempt: asyncio.Task[Any]) -> bool:
+        return self.tasks.get(i) is attempt
+
     def _release(self, i: int) -> None:
         """Task ``i``'s attempt is over: free its slot."""
         del self.tasks[i]
@@ -202,7 +211,7 @@ class Attempts:
         if self.tasks.get(i) is attempt and self.counts[i] == 1:
             self._ledger.started_late(i, started_at)
 
-    def _overdue(self, i: int, attempt: asyncio.Task[None], timeout_s: float) -> None:
+    def _overdue(self, i: int, attempt: asyncio.Task[Any], timeout_s: float) -> None:
         """An async attempt ignored its cancellation at its timeout: stop waiting for it.
 
         Cancelled at ``timeout_s``, it is still running the grace period later (a bare
@@ -216,6 +225,12 @@ class Attempts:
         error = TaskTimeoutError(self._specs[i].name, timeout_s)
         self._failed(i, AttemptOutcome(TaskStatus.TIMED_OUT, error=error))
         self.launch()
+
+
+def _timed_out(spec: TaskSpec, timeout_s: float | None, handle: Any = None) -> AttemptOutcome:
+    """An async attempt that its deadline cancelled (``handle``: a setup that ended late)."""
+    error = TaskTimeoutError(spec.name, timeout_s if timeout_s is not None else 0.0)
+    return AttemptOutcome(TaskStatus.TIMED_OUT, error=error, handle=handle)
 
 
 def _arguments(

@@ -337,6 +337,7 @@ class ActiveRun:
 
     def _settle(self) -> None:
         self._phase = _Phase.SETTLED
+        self._attempts.stop()  # every task is final: no deadline is left to keep
         self._done.set_result(None)
 
     def _index(self, name: str) -> int:
