@@ -152,6 +152,34 @@ class TestTimeouts:
         assert elapsed < 5 / 4  # nowhere near the five-second sleep
 
     @pytest.mark.asyncio
+    async def test_many_async_tasks_with_different_timeouts_each_meet_their_own(
+        self, registry: TaskRegistry, engine: Engine
+    ) -> None:
+        # Attempts sharing a timeout value share one timer: interleave two values, quick
+        # and slow bodies, and a chain whose later tasks start after earlier deadlines.
+        for n in range(20):
+            timeout_s = 0.05 if n % 2 else 0.5
+            sleep_s = 0.2 if n % 4 < 2 else 0.0  # 0.2 s is over 0.05 and under 0.5
+
+            async def body(sleep_s: float = sleep_s) -> None:
+                await asyncio.sleep(sleep_s)
+
+            task(name=f"t{n}", registry=registry, timeout_s=timeout_s)(body)
+        for n in range(3):
+            deps = [f"c{n - 1}"] if n else []
+
+            async def link() -> None:
+                await asyncio.sleep(0.03)  # each under its 0.05 s, the chain over it
+
+            task(name=f"c{n}", registry=registry, deps=deps, timeout_s=0.05)(link)
+
+        tasks = report_of(engine, await engine.run_once("d"))["tasks"]
+        for n in range(20):
+            late = n % 2 and n % 4 < 2
+            assert tasks[f"t{n}"]["status"] == ("TIMED_OUT" if late else "SUCCESS"), n
+        assert [tasks[f"c{n}"]["status"] for n in range(3)] == ["SUCCESS"] * 3
+
+    @pytest.mark.asyncio
     async def test_async_task_ignoring_its_cancellation_is_abandoned_after_a_grace(
         self, registry: TaskRegistry, engine: Engine, monkeypatch: pytest.MonkeyPatch
     ) -> None:
