@@ -92,6 +92,8 @@ class SetupSession:
         self._signals = _Signals(self._halt)
         #: Set once the run's interrupt was raised on the main thread (pytest has it).
         self._interrupt_raised = False
+        #: True while pytest tears a test down (``pytest_runtest_teardown``).
+        self.in_test_teardown = False
 
     def prepare(self, session: pytest.Session) -> None:
         """Validate the tasks and work out which ones the selected tests need.
@@ -237,7 +239,10 @@ class SetupSession:
         return self._portal.call(start())
 
     def _finalize(self) -> None:
-        self.finish_run(raise_errors=True)
+        # In a test's teardown (the last test's), an error is that test's teardown error;
+        # pytest calls session finalizers from pytest_sessionfinish too (after Ctrl-C,
+        # -x, pytest.exit), where an error would crash pytest: the summary reports it.
+        self.finish_run(raise_errors=self.in_test_teardown)
 
     def finish_run(self, *, raise_errors: bool) -> None:
         """Cancel what still runs, tear down the generator tasks, keep the report.

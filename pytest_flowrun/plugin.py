@@ -15,6 +15,7 @@ needed, and nothing imports this module back.
 from __future__ import annotations
 
 import types
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -93,6 +94,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     state = item.config.stash.get(_SESSION, None)
     if state is not None:
         state.check_interrupt()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None]:
+    """Note that a test is being torn down: the last one's teardown ends the run."""
+    state = item.config.stash.get(_SESSION, None)
+    if state is None:
+        return (yield)
+    state.in_test_teardown = True
+    try:
+        return (yield)
+    finally:
+        state.in_test_teardown = False
 
 
 @pytest.hookimpl(trylast=True)

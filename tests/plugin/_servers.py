@@ -3,20 +3,17 @@
 ``SERVERS_HELPER`` goes into a generated conftest (after ``LOG_HELPER``): ``start(name)``
 starts a ``python -c "import time; time.sleep(60)"`` child and writes its pid to
 ``pids/<name>.pid``; ``stop(proc)`` kills and reaps it. ``alive(path)`` names the servers
-of a suite still running; the ``leftovers`` fixture kills whatever a failing test left.
+of a suite still running; the ``leftovers`` fixture (in ``conftest.py``) kills whatever a
+failing test left.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 SERVERS_HELPER = """\
 import subprocess as _subprocess
@@ -70,15 +67,6 @@ def alive(path: Path, *, within_s: float = 2.0) -> list[str]:
         if not running or time.monotonic() > deadline:
             return running
         time.sleep(0.05)
-
-
-@pytest.fixture
-def leftovers(pytester: pytest.Pytester) -> Iterator[Path]:
-    """The suite's directory; servers a failing test left running are killed afterwards."""
-    yield pytester.path
-    for pid in pids(pytester.path).values():
-        if is_alive(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def popen_pytest(path: Path, *args: str) -> subprocess.Popen[bytes]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from ._servers import SERVERS_HELPER, alive, leftovers  # noqa: F401
 from ._suite import Suite
 
 #: The same step written as each kind of task: ``RAISE`` is where it raises.

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
+from ._servers import SERVERS_HELPER, alive, pids
 from ._suite import Suite
 
 pytest.importorskip("xdist")
@@ -49,3 +56,81 @@ def test_each_worker_runs_its_setup_and_the_controller_prints_each_summary(
         "report.gw1.json",
     }
     assert list(suite.path.glob("report.gw*.json"))
+
+
+def test_a_skipped_task_skips_the_tests_needing_it_on_every_worker(suite: Suite) -> None:
+    suite.conftest(
+        """
+        import pytest
+        from flowrun import task
+
+        @task
+        async def docker():
+            pytest.skip("docker is not available")
+
+        @task(deps=[docker])
+        def db(docker):
+            log("db ran")
+        """
+    )
+    suite.tests("def test_a(db): pass\ndef test_b(db): pass\ndef test_c(): pass\n")
+    result = suite.run_subprocess("-n", "2", "-rs", "--flowrun-timeout=5")
+    result.assert_outcomes(passed=1, skipped=2)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["SKIPPED * flowrun: task 'docker' skipped: docker is not available"]
+    )
+    assert "db ran" not in suite.log()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("timeout", [[], ["--flowrun-timeout=30"]], ids=["", "timeout"])
+def test_sigterm_to_the_process_group_tears_down_every_worker(
+    suite: Suite, leftovers: object, timeout: list[str]
+) -> None:
+    # CI cancelling a job signals the whole group: each worker runs a task, so each one
+    # handles SIGTERM like Ctrl-C and tears its setup down (the controller runs none).
+    suite.conftest(
+        SERVERS_HELPER
+        + """
+import os, time
+from flowrun import task
+
+@task
+def db():
+    proc = start(f"db-{os.getpid()}")
+    log("db up")
+    yield "db"
+    stop(proc)
+    log("db down")
+
+@task(deps=[db])
+def slow(db):
+    time.sleep(30)
+"""
+    )
+    suite.tests("def test_a(slow): pass\ndef test_b(slow): pass\ndef test_c(db): pass\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", *timeout],
+        cwd=suite.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while suite.log().count("db up") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert suite.log().count("db up") == 2
+        sent = time.monotonic()
+        os.killpg(process.pid, signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+        assert time.monotonic() - sent < 15, output
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert suite.log().count("db down") == 2, output
+    assert len(pids(suite.path)) == 2
+    assert alive(suite.path) == []

@@ -1,0 +1,294 @@
+"""Ctrl-C, SIGTERM and -x while setup runs: nothing new starts, what started is torn down
+in order, and no server is left running when pytest exits.
+
+Each suite starts child processes standing in for servers (``_servers``); the tests send
+signals to a pytest subprocess once a task logs a marker, then check the exit code, the
+summary, a generous bound on the exit time, and that every server is gone.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from ._servers import SERVERS_HELPER, alive, popen_pytest
+from ._suite import Suite
+
+#: A database, and an API still starting (a sync generator, in its thread) when the
+#: signal comes; ``chain`` keeps starting short tasks, so a task starting after the
+#: signal would show in the log.
+SERVERS = (
+    SERVERS_HELPER
+    + """
+import asyncio, signal, time
+import pytest
+from flowrun import task
+
+# A background job may inherit SIGINT ignored; this suite is about Ctrl-C.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+@pytest.fixture(scope="session")
+def docker():
+    yield "docker"
+    log("docker down")
+
+@task
+@pytest.fixture(scope="session")
+DB_KIND db(docker):
+    proc = start("db")
+    yield "db"
+    stop(proc)
+    log("db down")
+
+@task(deps=[db])
+def api(db):
+    proc = start("api")
+    log("api starting")
+    time.sleep(STARTING_S)  # still starting when the signal comes
+    log("api up")
+    yield "api"
+    stop(proc)
+    log("api down")
+
+@task
+def step0():
+    time.sleep(0.05)
+"""
+    + "".join(
+        f"\n@task(deps=[step{i}])\ndef step{i + 1}():\n    log('step{i + 1} started')\n"
+        "    time.sleep(0.05)\n"
+        for i in range(60)
+    )
+)
+
+TESTS = """
+def test_api(api): pass
+def test_chain(step60): pass
+"""
+
+
+def servers_suite(suite: Suite, *, db_kind: str = "def", starting_s: float = 0.6) -> None:
+    source = SERVERS.replace("STARTING_S", str(starting_s))
+    suite.conftest(source.replace("DB_KIND", db_kind))
+    suite.tests(TESTS)
+
+
+def signal_after(
+    suite: Suite, process: subprocess.Popen[bytes], signals: list[tuple[str, int]]
+) -> tuple[str, float, float]:
+    """Send each signal once its message is logged; return the output, the time of the
+    first signal (monotonic, as the log's) and the seconds from it to pytest's exit."""
+    first = 0.0
+    try:
+        for message, signum in signals:
+            deadline = time.monotonic() + 30
+            while message not in suite.log() and time.monotonic() < deadline:
+                if process.poll() is not None:
+                    break
+                time.sleep(0.02)
+            assert message in suite.log(), process.communicate(timeout=30)[0].decode()
+            first = first or time.monotonic()
+            process.send_signal(signum)
+        output = process.communicate(timeout=30)[0].decode()
+        return output, first, time.monotonic() - first
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def started_after(suite: Suite, moment: float, slack_s: float = 0.05) -> list[str]:
+    """Tasks of the chain that logged their start after ``moment``."""
+    return [m for m, t in suite.times().items() if "started" in m and t > moment + slack_s]
+
+
+#: A race in the runtime, not the plugin: the thread of a cancelled sync setup signals its
+#: end while still inside the setup's Context, and the teardown, started at once in
+#: another thread, may fail to enter that Context ("cannot enter context: ... is already
+#: entered"), leaving the API running. Strict once the runtime signals after leaving it.
+STARTING_RACE = pytest.mark.xfail(
+    strict=False, reason="flowrun runtime: a cancelled sync setup's end is signalled too early"
+)
+
+
+@pytest.mark.parametrize(
+    "when", ["api up", pytest.param("api starting", marks=STARTING_RACE)], ids=["up", "starting"]
+)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("db_kind", ["def", "async def"], ids=["sync", "async"])
+def test_a_signal_during_setup_stops_starting_tears_down_in_order_and_leaks_nothing(
+    suite: Suite, leftovers: object, signum: int, db_kind: str, when: str
+) -> None:
+    servers_suite(suite, db_kind=db_kind)
+    process = popen_pytest(suite.path, "--flowrun-report=report.json")
+    output, sent, took = signal_after(suite, process, [(when, signum)])
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert took < 10, output
+    assert "KeyboardInterrupt" in output
+    assert "= flowrun =" in output  # the summary is still printed
+    log = suite.log()
+    # The API, still starting, is waited for and torn down before the database it uses.
+    assert log.index("api up") < log.index("api down") < log.index("db down")
+    assert log.index("db down") < log.index("docker down")
+    assert started_after(suite, sent) == []
+    assert alive(suite.path) == []
+    tasks = suite.report()["tasks"]
+    assert tasks["api"]["teardown"]["status"] == "SUCCESS"
+    assert tasks["step60"]["status"] == "CANCELLED"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_second_signal_during_teardown_aborts_at_once(
+    suite: Suite, leftovers: object, second: int
+) -> None:
+    servers_suite(suite)
+    source = (suite.path / "conftest.py").read_text()
+    hanging = 'yield "db"\n    log("db tearing down")\n    time.sleep(60)'
+    (suite.path / "conftest.py").write_text(source.replace('yield "db"', hanging))
+    process = popen_pytest(suite.path)
+    output, _, took = signal_after(
+        suite, process, [("api starting", signal.SIGTERM), ("db tearing down", second)]
+    )
+    assert took < 10, output
+    assert process.returncode != pytest.ExitCode.OK, output
+    assert "db down" not in suite.log()
+
+
+def test_the_handlers_are_installed_only_while_the_run_is_active(suite: Suite) -> None:
+    suite.conftest(
+        """
+        import signal
+        from flowrun import task
+
+        def handlers():
+            return (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+
+        @task
+        def db():
+            return handlers()
+        """
+    )
+    suite.tests(
+        """
+        import signal
+        from conftest import handlers
+
+        BEFORE = []
+
+        def test_before():
+            BEFORE.append(handlers())
+
+        def test_during(db):
+            assert handlers()[0] is not signal.SIG_DFL
+            assert BEFORE == [(signal.SIG_DFL, signal.default_int_handler)]
+        """
+    )
+    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    suite.run().assert_outcomes(passed=2)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_no_handler_is_installed_when_no_task_runs(suite: Suite) -> None:
+    suite.conftest(
+        """
+        import signal
+        from flowrun import task
+
+        @task
+        def db():
+            pass
+        """
+    )
+    suite.tests(
+        """
+        import signal
+
+        def test_unit():
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        """
+    )
+    suite.run().assert_outcomes(passed=1)
+
+
+def test_a_handler_of_the_suites_own_is_left_alone(suite: Suite) -> None:
+    suite.conftest(
+        """
+        import signal
+        from flowrun import task
+
+        def mine(signum, frame):
+            pass
+
+        signal.signal(signal.SIGTERM, mine)
+
+        @task
+        def db():
+            pass
+        """
+    )
+    suite.tests(
+        """
+        import signal
+        from conftest import mine
+
+        def test_db(db):
+            assert signal.getsignal(signal.SIGTERM) is mine
+        """
+    )
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        suite.run().assert_outcomes(passed=1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("timeout", [[], ["--flowrun-timeout=5"]], ids=["", "timeout"])
+@pytest.mark.parametrize("option", ["-x", "--maxfail=1"])
+def test_stopping_early_while_a_task_starts_tears_it_down(
+    suite: Suite, leftovers: object, option: str, timeout: list[str]
+) -> None:
+    suite.conftest(
+        SERVERS_HELPER
+        + """
+import time
+from flowrun import task
+
+@task
+def quick():
+    return 1
+
+@task
+def slow():
+    proc = start("slow")
+    log("slow starting")
+    time.sleep(0.6)
+    yield "slow"
+    stop(proc)
+    log("slow down")
+
+@task(deps=[slow])
+def after_slow(slow):
+    log("after_slow started")
+"""
+    )
+    suite.tests(
+        """
+        def test_fails(quick):
+            assert False
+        def test_after(after_slow): pass
+        """
+    )
+    started = time.monotonic()
+    result = suite.run_subprocess(option, "--flowrun-report=report.json", *timeout, timeout=30)
+    assert time.monotonic() - started < 20
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert suite.log() == ["slow starting", "slow down"]
+    assert alive(suite.path) == []
+    tasks = suite.report()["tasks"]
+    assert tasks["slow"]["teardown"]["status"] == "SUCCESS"
+    assert tasks["after_slow"]["status"] == "CANCELLED"
