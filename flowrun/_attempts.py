@@ -1,12 +1,13 @@
 """The attempts of a run in flight: started under the limit, watched, released.
 
 Each attempt runs in an asyncio task of its own, in its own copy of the run's Context,
-and holds one of ``max_parallel`` slots until it ends or is given up on. An async
+and holds one of ``max_parallel`` slots, and its task's resources if it declared any
+(``flowrun._resources``), until it ends or is given up on. An async
 attempt that ignores its cancellation at its timeout is given up on the grace period
 later (its watchdog); a sync one queued behind a busy injected pool has its start time
 moved to when a worker picked it up. What an attempt's outcome means for the run is the
 run's to decide: ``Attempts`` hands each one to the callbacks it was given. Imports the
-gate, the grace helper, the ledger, the teardown and the executor.
+gate, the grace helper, the ledger, the resources, the teardown and the executor.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from flowrun._deadlines import Deadlines
 from flowrun._gate import Gate
 from flowrun._grace import Grace
 from flowrun._ledger import Ledger
+from flowrun._resources import Resources
 from flowrun._teardown import Teardown
 from flowrun.context import RunContext
 from flowrun.dag import Dag
@@ -60,6 +62,7 @@ class Attempts:
         "_limit",
         "_loop",
         "_parents",
+        "_resources",
         "_results",
         "_specs",
         "_succeeded",
@@ -79,7 +82,7 @@ class Attempts:
         limit: int,
         context: RunContext[Any] | None,
         results: list[Any],
-        parts: tuple[Gate, Ledger, Teardown, Grace, TaskExecutor],
+        parts: tuple[Gate, Ledger, Teardown, Grace, TaskExecutor, Resources | None],
         succeeded: Callable[[int, Any], None],
         failed: Callable[[int, AttemptOutcome], None],
         cancelled: Callable[[int], None],
@@ -92,7 +95,8 @@ class Attempts:
         self._limit = limit
         self._context = context
         self._results = results
-        self._gate, self._ledger, self._teardown, self._grace, self._executor = parts
+        (self._gate, self._ledger, self._teardown, self._grace, self._executor) = parts[:5]
+        self._resources = parts[5]
         self._succeeded = succeeded
         self._failed = failed
         self._cancelled = cancelled
@@ -104,15 +108,33 @@ class Attempts:
         self._deadlines = Deadlines(self._grace.grace_s, self._is_current, self._overdue)
 
     def launch(self) -> None:
-        """Start ready tasks while slots are free."""
+        """Start ready tasks while slots are free (and, for those that declare some, resources)."""
         gate = self._gate
         if not gate or self.stopped:
+            return
+        if self._resources is not None:
+            self._launch_holding(self._resources)
             return
         base = self._base_context
         loop = self._loop
         tasks = self.tasks
         while gate and self.running < self._limit:
             i = gate.pop()
+            self.running += 1
+            context = base.copy()
+            tasks[i] = loop.create_task(self._attempt(i, context), context=context)
+
+    def _launch_holding(self, resources: Resources) -> None:
+        """``launch`` for a run whose tasks hold resources: a task that does not fit is
+        parked (see ``Resources.take``) and the next one in priority order is tried."""
+        gate = self._gate
+        base = self._base_context
+        loop = self._loop
+        tasks = self.tasks
+        while gate and self.running < self._limit:
+            i = gate.pop()
+            if not resources.take(i):
+                continue
             self.running += 1
             context = base.copy()
             tasks[i] = loop.create_task(self._attempt(i, context), context=context)
@@ -129,6 +151,8 @@ class Attempts:
             timer.cancel()
         self.timers.clear()
         self._gate.clear()
+        if self._resources is not None:
+            self._resources.clear()
         return list(self.tasks.values())
 
     def _retry(self, i: int) -> None:
@@ -199,9 +223,11 @@ class Attempts:
         return self.tasks.get(i) is attempt
 
     def _release(self, i: int) -> None:
-        """Task ``i``'s attempt is over: free its slot."""
+        """Task ``i``'s attempt is over: free its slot and what it held."""
         del self.tasks[i]
         self.running -= 1
+        if self._resources is not None:
+            self._resources.give_back(i)
 
     def _started(self, i: int, attempt: asyncio.Task[None], started_at: float) -> None:
         """A sync first attempt started running late: it waited for a worker of the pool.

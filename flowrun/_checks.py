@@ -1,4 +1,4 @@
-"""Checks of the options that a task and a run take: numbers of seconds, retries.
+"""Checks of the options that a task and a run take: numbers of seconds, retries, resources.
 
 Shared by ``@task`` and ``SchedulerConfig``; each bad value raises its own
 ``InvalidOptionError`` naming the option, the value and what is expected. Imports
@@ -8,8 +8,14 @@ Shared by ``@task`` and ``SchedulerConfig``; each bad value raises its own
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
-from flowrun.errors import InvalidOptionError, InvalidRetriesError, InvalidTimeoutError
+from flowrun.errors import (
+    InvalidOptionError,
+    InvalidResourceError,
+    InvalidRetriesError,
+    InvalidTimeoutError,
+)
 
 
 def _check_options(name: str, timeout_s: object, retries: object, retry_delay_s: object) -> None:
@@ -40,3 +46,30 @@ _NUMBERS = (int, float)
 
 def _is_real(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _check_resources(task: str | None, resources: object) -> tuple[tuple[str, int], ...]:
+    """``resources`` (a mapping of names to whole numbers >= 1) as sorted pairs.
+
+    ``task`` names the task declaring them, or is None for ``SchedulerConfig``'s caps.
+    Raises ``InvalidResourceError``.
+    """
+    if not isinstance(resources, Mapping):
+        raise InvalidResourceError(
+            None,
+            resources,
+            "a mapping of resource names to whole numbers, e.g. {'docker': 1}",
+            task=task,
+        )
+    what = "an amount" if task is not None else "a cap"
+    for name, amount in resources.items():
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidResourceError(
+                None,
+                dict(resources),
+                f"resource names are non-empty strings, got {name!r}",
+                task=task,
+            )
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 1:
+            raise InvalidResourceError(name, amount, f"{what} is a whole number >= 1", task=task)
+    return tuple(sorted(resources.items()))

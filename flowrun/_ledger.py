@@ -8,6 +8,7 @@ it is over. Imports ``flowrun.state`` and the ``Dag`` type.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flowrun.dag import Dag
@@ -44,6 +45,8 @@ class Ledger:
         run_id: str,
         dag: Dag,
         started_at: float,
+        executor: str | None = None,
+        resources: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -56,6 +59,9 @@ class Ledger:
                 status=RunStatus.RUNNING,
                 started_at=started_at,
                 tasks={r.name: r for r in records},
+                executor=executor,
+                resources=dict(resources or {}),
+                task_resources={s.name: dict(s.resources) for s in dag.specs if s.resources},
             )
         )
 

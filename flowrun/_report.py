@@ -20,11 +20,14 @@ def build_report(run: RunRecord) -> dict[str, Any]:
     starts: list[float] = []
     ends: list[float] = []
     counts = {status.value: 0 for status in TaskStatus}
+    held = run.task_resources
     # One pass over the records; ``_value_`` is what ``.value`` returns, without the
     # enum's Python-level descriptor (the report was a third of a no-op run's cost).
     for name, record in run.tasks.items():
         duration = record.duration_s
-        tasks[name] = _task_entry(record, origin, duration)
+        entry = tasks[name] = _task_entry(record, origin, duration)
+        if held and name in held:
+            entry["resources"] = dict(held[name])
         if duration is not None:
             durations[name] = duration
         started = record.started_at
@@ -46,6 +49,8 @@ def build_report(run: RunRecord) -> dict[str, Any]:
         "critical_path": path,
         "critical_path_s": path_s,
         "counts": counts,
+        "executor": run.executor,
+        "resources": dict(run.resources),
         "tasks": tasks,
     }
 
@@ -77,6 +82,7 @@ def _task_entry(
         "error": None if error is None else _error(error),
         "skipped_because": record.skipped_because,
         "teardown": teardown,
+        "resources": {},
     }
 
 

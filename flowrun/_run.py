@@ -1,9 +1,10 @@
 """The run driver: ``ActiveRun``, one run of a DAG from its start to its final record.
 
-It wires five parts, each with one job: the ``Gate`` (which task starts next), the
-``Attempts`` (the attempts in flight, under the limit), the ``Ledger`` (the task
-records), the ``Teardown`` (the set-up generator tasks) and the ``Grace`` (stopping async
-code that ignores its cancellation), and decides what each outcome means for the run.
+It wires six parts, each with one job: the ``Gate`` (which task starts next), the
+``Attempts`` (the attempts in flight, under the limit), the ``Resources`` (per-resource
+caps, only in a run whose tasks declare some), the ``Ledger`` (the task records), the
+``Teardown`` (the set-up generator tasks) and the ``Grace`` (stopping async code that
+ignores its cancellation), and decides what each outcome means for the run.
 It imports them, the executor, the DAG and the state types; ``flowrun.scheduler``
 creates it and re-exports it.
 """
@@ -22,6 +23,7 @@ from flowrun._gate import Gate
 from flowrun._gc import gc_paused
 from flowrun._grace import Grace
 from flowrun._ledger import Ledger
+from flowrun._resources import Resources
 from flowrun._teardown import Teardown
 from flowrun.context import RunContext
 from flowrun.dag import Dag, _heaviest_paths
@@ -81,19 +83,21 @@ class ActiveRun:
                 config.default_timeout_s if s.timeout_s is None else s.timeout_s for s in specs
             ]
             self.started_at = now = time.time()
-            ledger = self._ledger = Ledger(store, self.run_id, dag, now)
-            gate = self._gate = Gate(dag.parents, dag.children, _priorities(dag, expected_s), now)
-            teardown = self._teardown = Teardown(
-                dag, timeouts, executor, ledger, grace, config.max_parallel
-            )
+            caps = config.resources
+            ledger = self._ledger = Ledger(store, self.run_id, dag, now, executor.name, caps)
+            keys = _priorities(dag, expected_s)
+            gate = self._gate = Gate(dag.parents, dag.children, keys, now)
+            limit = config.max_parallel
+            self._teardown = Teardown(dag, timeouts, executor, ledger, grace, limit, caps)
             self._results: list[Any] = [None] * n
+            held = Resources.of(specs, caps, gate, keys)
             self._attempts = Attempts(
                 dag,
                 timeouts,
-                config.max_parallel,
+                limit,
                 context,
                 self._results,
-                (gate, ledger, teardown, grace, executor),
+                (gate, ledger, self._teardown, grace, executor, held),
                 self._succeeded,
                 self._attempt_failed,
                 self._attempt_cancelled,

@@ -22,6 +22,7 @@ from flowrun.task import TaskSpec
 __all__ = [
     "SyncGeneratorStarter",
     "call",
+    "call_elsewhere",
     "close_quietly",
     "finish_generator",
     "signal_then_call",
@@ -109,6 +110,16 @@ def call(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
         return fn(**kwargs)
     except StopIteration as exc:
         raise RuntimeError(f"{_name_of(fn)} raised StopIteration") from exc
+
+
+def call_elsewhere(fn: Callable[..., Any], kwargs: Mapping[str, Any], serial: int) -> Any:
+    """``call`` for an executor whose calls run in other processes; ``serial`` is unused.
+
+    Each call carries a number of its own so that an executor that takes equal calls for
+    one (Dask's ``pure=True``, its default, names a call by hashing its arguments) never
+    hands a retry the result of the attempt before it, nor one task another's.
+    """
+    return call(fn, kwargs)
 
 
 def _name_of(fn: Callable[..., Any]) -> str:

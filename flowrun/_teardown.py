@@ -4,8 +4,9 @@ A generator task's suspended generator (its handle) is kept with the Context its
 ran in, so that a context variable set before ``yield`` can be read and reset after it.
 At the end of the run every handle is resumed, a task only after every task depending on
 it (the run's ``Gate`` turned around), independent ones concurrently under the run's
-limit, each bounded by its timeout. Imports the gate, the ledger, the grace helper and
-the executor.
+limit, each bounded by its timeout and holding its task's resources while it runs,
+against the caps on its own (the attempts are over by then). Imports the gate, the
+resources, the ledger, the grace helper and the executor.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flowrun._gate import Gate
 from flowrun._grace import Grace
 from flowrun._ledger import Ledger
+from flowrun._resources import Resources
 from flowrun.dag import Dag
 from flowrun.errors import TaskTimeoutError
 from flowrun.executor import AttemptOutcome, TaskExecutor
@@ -40,6 +42,7 @@ class Teardown:
 
     __slots__ = (
         "_base_context",
+        "_caps",
         "_children",
         "_contexts",
         "_executor",
@@ -61,6 +64,7 @@ class Teardown:
         ledger: Ledger,
         grace: Grace,
         limit: int,
+        caps: Mapping[str, int],
     ) -> None:
         self._specs = dag.specs
         self._parents = dag.parents
@@ -70,6 +74,7 @@ class Teardown:
         self._ledger = ledger
         self._grace = grace
         self._limit = limit
+        self._caps = caps
         self._base_context = contextvars.copy_context()
         self._handles: dict[int, Any] = {}
         self._contexts: dict[int, contextvars.Context] = {}
@@ -110,7 +115,9 @@ class Teardown:
         """
         loop = asyncio.get_running_loop()
         n = len(self._specs)
-        gate = Gate(self._children, self._parents, [-i for i in range(n)])
+        keys = [-i for i in range(n)]
+        gate = Gate(self._children, self._parents, keys)
+        resources = Resources.of(self._specs, self._caps, gate, keys)
         running: dict[asyncio.Task[None], int] = {}
         held: asyncio.CancelledError | None = None
         try:
@@ -120,6 +127,8 @@ class Teardown:
                     if i not in self._handles:
                         gate.done(i)  # nothing to undo here: unblock its parents
                         continue
+                    if resources is not None and not resources.take(i):
+                        continue  # parked: back in the gate once what it needs is free
                     # The very Context of an async setup, not a copy: a context variable
                     # set before ``yield`` must be readable and resettable after it.
                     context = self._contexts.get(i)
@@ -137,7 +146,10 @@ class Teardown:
                     held = exc
                     continue
                 for task in finished:
-                    gate.done(running.pop(task))
+                    i = running.pop(task)
+                    if resources is not None:
+                        resources.give_back(i)
+                    gate.done(i)
         except BaseException:
             try:
                 await self._grace.cancel(list(running))

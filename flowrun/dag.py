@@ -89,8 +89,15 @@ class Dag:
         )
         return _trace_path(names, best, via)
 
-    def render(self) -> str:
-        """A readable text view: the tasks level by level with what each depends on."""
+    def render(
+        self, *, executor: str | None = None, resources: Mapping[str, int] | None = None
+    ) -> str:
+        """A readable text view: the tasks level by level with what each depends on.
+
+        A task's line shows what it holds while it runs (``docker=1``). ``executor`` (the
+        class name of what runs sync tasks) and ``resources`` (the caps) add a line under
+        the title; ``Engine.display_dag`` passes its scheduler's.
+        """
         depth = self.levels()
         count = len(self.specs)
         n_levels = (max(depth) + 1) if depth else 0
@@ -98,6 +105,13 @@ class Dag:
             f"dag {self.name!r}: {count} task{'s' * (count != 1)} "
             f"in {n_levels} level{'s' * (n_levels != 1)}"
         ]
+        setting = []
+        if executor is not None:
+            setting.append(f"sync tasks in {executor}")
+        if resources:
+            setting.append("resources " + " ".join(f"{k}={v}" for k, v in resources.items()))
+        if setting:
+            lines.append("  " + "; ".join(setting))
         for level in range(n_levels):
             lines.append(f"  level {level}")
             for i, spec in enumerate(self.specs):
@@ -108,6 +122,8 @@ class Dag:
                     options.append(f"timeout {spec.timeout_s:g}s")
                 if spec.retries:
                     options.append(f"retries {spec.retries}")
+                if spec.resources:
+                    options.append(" ".join(f"{k}={v}" for k, v in spec.resources))
                 line = f"    {spec.name} ({', '.join(options)})"
                 if spec.deps:
                     line += " <- " + ", ".join(spec.deps)

@@ -48,8 +48,16 @@ class Engine:
         return dag.subgraph(tasks) if tasks is not None else dag
 
     def display_dag(self, name: str, *, tasks: Iterable[str] | None = None) -> str:
-        """Print a readable view of the DAG and return it."""
-        text = self.build_dag(name, tasks=tasks).render()
+        """Print a readable view of the DAG and return it.
+
+        It names the injected executor, if any, and the resource caps, if any are set.
+        """
+        scheduler = self.scheduler
+        executor = scheduler.executor
+        text = self.build_dag(name, tasks=tasks).render(
+            executor=type(executor).__name__ if executor is not None else None,
+            resources=scheduler.config.resources,
+        )
         print(text)
         return text
 

@@ -9,7 +9,8 @@
     ├── InvalidOptionError (ValueError)        an option is out of range
     │   ├── InvalidTimeoutError                ``timeout_s`` is not a positive duration
     │   ├── InvalidRetriesError                ``retries`` is not a whole number >= 0
-    │   └── InvalidMaxParallelError            ``max_parallel`` is not a whole number >= 1
+    │   ├── InvalidMaxParallelError            ``max_parallel`` is not a whole number >= 1
+    │   └── InvalidResourceError               a resource amount or cap out of range, or uncapped
     ├── DuplicateTaskError (ValueError)        two functions under one name
     ├── MissingDependencyError (LookupError)   a dependency is not registered
     ├── CycleError (ValueError)                tasks depend on each other in a circle
@@ -43,6 +44,7 @@ __all__ = [
     "InvalidDependencyError",
     "InvalidMaxParallelError",
     "InvalidOptionError",
+    "InvalidResourceError",
     "InvalidRetriesError",
     "InvalidTimeoutError",
     "MissingDependencyError",
@@ -108,6 +110,23 @@ class InvalidRetriesError(InvalidOptionError):
 
 class InvalidMaxParallelError(InvalidOptionError):
     """Raised when ``SchedulerConfig.max_parallel`` is not a whole number >= 1."""
+
+
+class InvalidResourceError(InvalidOptionError):
+    """Raised when a task's ``resources`` or ``SchedulerConfig.resources`` cannot be used.
+
+    An amount or a cap that is not a whole number >= 1, a name that is not a non-empty
+    string, a resource that a task declares and no cap names, or an amount above its cap
+    (the task could never start). ``resource`` is the resource's name (None when the
+    whole mapping is wrong) and ``task`` the task, if a task is at fault.
+    """
+
+    def __init__(
+        self, resource: str | None, value: object, expected: str, *, task: str | None = None
+    ) -> None:
+        self.resource = resource
+        option = "resources" if resource is None else f"resources[{resource!r}]"
+        super().__init__(option, value, expected, task=task)
 
 
 class DuplicateTaskError(FlowrunError, ValueError):

@@ -3,9 +3,10 @@
 Coroutine functions run on the running event loop; sync functions run in a
 ``concurrent.futures.Executor`` (a thread pool flowrun owns, or any executor passed in,
 which then stays the caller's to shut down). A sync call's timeout starts when a worker
-picks it up, not while it waits for one. A sync call that overruns its timeout cannot
-be killed: it is abandoned, recorded as timed out, and if it was a generator that later
-finishes its setup, its teardown runs straight away so nothing it opened is leaked.
+picks it up, not while it waits for one, where that can be known (see ``_Placement``). A
+sync call that overruns its timeout cannot be killed: it is abandoned, recorded as timed
+out, and if it was a generator that later finishes its setup, its teardown runs straight
+away so nothing it opened is leaked.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import enum
+import itertools
 import sys
 import time
 import types
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from flowrun._sync import (
     SyncGeneratorStarter,
     call,
+    call_elsewhere,
     close_quietly,
     finish_generator,
     signal_then_call,
@@ -35,6 +39,24 @@ from flowrun.state import TaskStatus
 from flowrun.task import TaskKind, TaskSpec
 
 __all__ = ["AttemptOutcome", "GeneratorProtocolError", "TaskExecutor"]
+
+
+class _Placement(enum.Enum):
+    """Where an executor runs its calls, and so how a sync call's timeout is started.
+
+    Only a thread pool of this process (a ``ThreadPoolExecutor``, subclasses included, or
+    flowrun's own pool) counts as ``THREADS``: the call signals the loop when a worker
+    picks it up, and runs in a copy of the caller's ``contextvars`` context. Anything else
+    is assumed to run its calls in other processes: what is sent must pickle, and nothing
+    of the loop is. A ``ProcessPoolExecutor`` says when it hands a call to its workers
+    (``Future.running()``, polled); any other executor (Dask's ``ClientExecutor``, an
+    executor of your own) may never say so, so a call's timeout starts when it is
+    submitted, its wait for a worker included.
+    """
+
+    THREADS = "threads of this process"
+    PROCESS_POOL = "a process pool"
+    ELSEWHERE = "other processes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,22 +116,31 @@ class TaskExecutor:
     ``executor`` is used for sync tasks and is never shut down by flowrun; without one,
     a daemon-thread pool is created on first use and closed by ``close()``. A cancelled
     sync generator setup already running in a thread is waited for up to
-    ``cancel_grace_s`` (see ``_settle_cancelled``); 0 abandons it at once.
+    ``cancel_grace_s`` (see ``_settle_cancelled``); 0 abandons it at once. An executor
+    that is not a thread pool of this process is taken to run its calls in other
+    processes (``runs_in_processes``; see ``_Placement`` for what that changes).
     """
 
     def __init__(self, executor: Executor | None = None, *, cancel_grace_s: float = 0.0) -> None:
         self._executor = executor
         self.cancel_grace_s = cancel_grace_s
         self._own_pool: DaemonThreadPool | None = None
-        self._is_process_pool = _is_process_pool(executor)
+        self._placement = _placement_of(executor)
+        self._in_threads = self._placement is _Placement.THREADS
         # The Context each sync generator's setup ran in: its teardown runs there too, so
         # a context variable set before ``yield`` can be read and reset after it.
         self._setup_contexts: dict[Generator[Any, None, None], contextvars.Context] = {}
 
     @property
     def runs_in_processes(self) -> bool:
-        """True when sync tasks go to a process pool (their arguments must pickle)."""
-        return self._is_process_pool
+        """True unless sync tasks run in threads of this process (see ``_Placement``)."""
+        return not self._in_threads
+
+    @property
+    def name(self) -> str:
+        """The class name of the executor that runs sync tasks (flowrun's own pool included)."""
+        executor = self._executor
+        return type(executor).__name__ if executor is not None else DaemonThreadPool.__name__
 
     def close(self) -> None:
         """Shut down the pool flowrun created, without waiting for abandoned threads."""
@@ -260,6 +291,9 @@ class TaskExecutor:
         loop = asyncio.get_running_loop()
         on_start: Callable[[], None] | None = None
         deadline = scope if timeout_s is not None else None
+        if self._placement is _Placement.ELSEWHERE:
+            # It never says when it starts: its timeout runs from now (see _Placement).
+            return asyncio.wrap_future(pool.submit(call_elsewhere, fn, kwargs, next(_SERIALS)))
         if deadline is not None:
             deadline.reschedule(None)
         if deadline is not None or started is not None:
@@ -272,8 +306,8 @@ class TaskExecutor:
                 if started is not None:
                     started(time.time())
 
-        if self._is_process_pool:
-            future: Future[Any] = pool.submit(call, fn, kwargs)
+        if not self._in_threads:
+            future: Future[Any] = pool.submit(call_elsewhere, fn, kwargs, next(_SERIALS))
             awaited = asyncio.wrap_future(future)
             if on_start is not None:  # a worker process cannot signal us: watch the future
                 when_running(future, awaited, on_start, loop)
@@ -320,11 +354,19 @@ def _overran(spec: TaskSpec, timeout_s: float, handle: Any = None) -> AttemptOut
     )
 
 
-def _is_process_pool(executor: Executor | None) -> bool:
+#: Numbers every call sent elsewhere: see ``flowrun._sync.call_elsewhere``.
+_SERIALS = itertools.count()
+
+
+def _placement_of(executor: Executor | None) -> _Placement:
+    if executor is None or isinstance(executor, (ThreadPoolExecutor, DaemonThreadPool)):
+        return _Placement.THREADS
     # Without importing concurrent.futures.process (and multiprocessing) on flowrun's import:
     # if nobody imported it, the executor cannot be a ProcessPoolExecutor.
     process = sys.modules.get("concurrent.futures.process")
-    return process is not None and isinstance(executor, process.ProcessPoolExecutor)
+    if process is not None and isinstance(executor, process.ProcessPoolExecutor):
+        return _Placement.PROCESS_POOL
+    return _Placement.ELSEWHERE
 
 
 async def _finish_async_generator(name: str, agen: AsyncGenerator[Any, None]) -> None:

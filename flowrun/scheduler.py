@@ -5,7 +5,10 @@ as soon as a slot is free, never level by level. Among ready tasks the one with 
 longest remaining path to a leaf goes first (path lengths weighted by expected durations,
 one unit per task when none are known), ties broken by topological order; on a bounded
 pool this keeps the critical path moving. A slot is held only while an attempt runs:
-a task waiting out its ``retry_delay_s`` gives its slot back.
+a task waiting out its ``retry_delay_s`` gives its slot back. Resources that tasks
+declare (``@task(resources={"docker": 1})``) are capped per resource
+(``SchedulerConfig(resources={"docker": 2})``) and held the same way; a ready task that
+fits starts while one before it waits for a resource (see ``flowrun._resources``).
 
 This module holds the configuration and the ``Scheduler``, which validates a run's inputs
 and starts it. The run itself is an ``ActiveRun`` (defined in ``flowrun._run``, the
@@ -16,16 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from flowrun._checks import _is_real
+from flowrun._checks import _check_resources, _is_real
 from flowrun._run import ActiveRun
 from flowrun.context import RunContext
 from flowrun.dag import Dag
 from flowrun.errors import (
     InvalidMaxParallelError,
     InvalidOptionError,
+    InvalidResourceError,
     InvalidTimeoutError,
     TaskDefinitionError,
     TaskFailedError,
@@ -54,14 +59,19 @@ class SchedulerConfig:
     ``interrupt_exceptions`` fails the task and stops the run as a cancellation would
     (nothing more starts, the rest is cancelled, set-up tasks are torn down), and then
     ``finish`` (so ``run_once``) raises it again. Anything else, ``BaseException``
-    included, fails the task like any error. Raises ``InvalidMaxParallelError``,
-    ``InvalidTimeoutError`` or ``InvalidOptionError`` for out-of-range values.
+    included, fails the task like any error.
+
+    ``resources`` caps each resource that tasks declare (``{"docker": 2}``: at most two
+    ``docker`` held at once, by attempts and teardowns alike); it is kept as a read-only
+    mapping. Raises ``InvalidMaxParallelError``, ``InvalidTimeoutError``,
+    ``InvalidResourceError`` or ``InvalidOptionError`` for out-of-range values.
     """
 
     max_parallel: int = 16
     default_timeout_s: float | None = None
     skip_exceptions: tuple[type[BaseException], ...] = ()
     interrupt_exceptions: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit)
+    resources: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         mp = self.max_parallel
@@ -78,6 +88,8 @@ class SchedulerConfig:
                 isinstance(e, type) and issubclass(e, BaseException) for e in value
             ):
                 raise InvalidOptionError(option, value, "a tuple of exception classes")
+        caps = MappingProxyType(dict(_check_resources(None, self.resources)))
+        object.__setattr__(self, "resources", caps)  # a copy the caller cannot change
 
 
 class Scheduler:
@@ -109,13 +121,18 @@ class Scheduler:
     ) -> ActiveRun:
         """Validate the run's inputs and start it on the running loop; returns at once.
 
-        Raises before anything runs if a task needs a context and none was given, or a
-        generator task would have to run in a process pool.
+        Raises before anything runs if a task needs a context and none was given, a
+        sync generator task would have to run in other processes (``TaskDefinitionError``),
+        or a task needs a resource that no cap names or more of it than its cap
+        (``InvalidResourceError``).
         """
         executor = TaskExecutor(self.executor, cancel_grace_s=CANCEL_GRACE_S)
         if context is not None and not isinstance(context, RunContext):
             context = RunContext(context)
+        caps = self.config.resources
         for spec in dag.specs:
+            for resource, amount in spec.resources:
+                _check_fits(spec.name, resource, amount, caps)
             if spec.context_arg is not None and context is None:
                 raise InvalidOptionError(
                     "context",
@@ -126,8 +143,10 @@ class Scheduler:
             if executor.runs_in_processes and spec.kind is TaskKind.SYNC_GENERATOR:
                 raise TaskDefinitionError(
                     spec.name,
-                    f"task {spec.name!r} is a sync generator, which cannot run in a process pool; "
-                    "use a thread pool or make it a plain function",
+                    f"task {spec.name!r} is a sync generator, which cannot run in "
+                    f"{executor.name} (a process pool, or an executor whose calls run in other "
+                    "processes): its setup and teardown must run in one thread of this "
+                    "process; use a ThreadPoolExecutor, or make it an async generator",
                 )
         return ActiveRun(
             self.config,
@@ -144,3 +163,23 @@ class Scheduler:
         active = self.start(dag, context)
         await active.finish()
         return self.state_store.get(active.run_id)
+
+
+def _check_fits(task: str, resource: str, amount: int, caps: Mapping[str, int]) -> None:
+    """Raise ``InvalidResourceError`` if ``task`` could never hold ``amount`` of ``resource``."""
+    cap = caps.get(resource)
+    if cap is None:
+        raise InvalidResourceError(
+            resource,
+            amount,
+            f"no cap is set for {resource!r}; "
+            f"set one with SchedulerConfig(resources={{{resource!r}: N}})",
+            task=task,
+        )
+    if amount > cap:
+        raise InvalidResourceError(
+            resource,
+            amount,
+            f"more than its cap of {cap}, so the task could never start",
+            task=task,
+        )

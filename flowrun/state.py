@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
@@ -187,7 +187,12 @@ def _task_record(
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
-    """One run of a DAG with the records of all its tasks, in topological order."""
+    """One run of a DAG with the records of all its tasks, in topological order.
+
+    ``executor`` is the class name of the executor that ran its sync tasks,
+    ``resources`` the caps of the run's ``SchedulerConfig`` and ``task_resources`` what
+    each task holds while it runs, for the tasks that declared any.
+    """
 
     run_id: str
     dag_name: str
@@ -195,6 +200,9 @@ class RunRecord:
     started_at: float | None = None
     finished_at: float | None = None
     tasks: Mapping[str, TaskRunRecord] = field(default_factory=dict)
+    executor: str | None = None
+    resources: Mapping[str, int] = field(default_factory=dict)
+    task_resources: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float | None:
@@ -226,13 +234,7 @@ class _Entry:
 
     def __init__(self, header: RunRecord) -> None:
         self.tasks: dict[str, TaskRunRecord] = dict(header.tasks)
-        self.header = RunRecord(
-            run_id=header.run_id,
-            dag_name=header.dag_name,
-            status=header.status,
-            started_at=header.started_at,
-            finished_at=header.finished_at,
-        )
+        self.header = replace(header, tasks={})
         self.finalized = False
 
 
@@ -267,14 +269,7 @@ class StateStore:
     def get(self, run_id: str) -> RunRecord:
         """A snapshot of the run, tasks included; raises ``UnknownRunError``."""
         entry = self._entry(run_id)
-        return RunRecord(
-            run_id=entry.header.run_id,
-            dag_name=entry.header.dag_name,
-            status=entry.header.status,
-            started_at=entry.header.started_at,
-            finished_at=entry.header.finished_at,
-            tasks=MappingProxyType(dict(entry.tasks)),
-        )
+        return replace(entry.header, tasks=MappingProxyType(dict(entry.tasks)))
 
     def mark(self, run_id: str, record: TaskRunRecord) -> None:
         """Replace a task's record; raises for an unknown run or task or a finalized run."""
@@ -298,13 +293,7 @@ class StateStore:
             raise InvalidOptionError(
                 "status", status.value, "a run is finalized as SUCCESS, FAILED or CANCELLED"
             )
-        entry.header = RunRecord(
-            run_id=entry.header.run_id,
-            dag_name=entry.header.dag_name,
-            status=status,
-            started_at=entry.header.started_at,
-            finished_at=finished_at,
-        )
+        entry.header = replace(entry.header, status=status, finished_at=finished_at)
         entry.finalized = True
 
     def run_ids(self) -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from flowrun._checks import _check_options
+from flowrun._checks import _check_options, _check_resources
 from flowrun._signature import (
     SPEC_ATTRIBUTE,
     TaskKind,
@@ -55,7 +55,8 @@ class TaskSpec:
     and the dict of parent results; ``parent_args`` are parameters named after a dependency,
     each receiving that parent's result. ``requires`` lists parameters nobody can fill yet
     (only allowed for pytest fixtures, which the plugin binds through ``bound``);
-    ``fixture`` is true for a ``@task`` placed above ``@pytest.fixture``.
+    ``fixture`` is true for a ``@task`` placed above ``@pytest.fixture``; ``resources``
+    are sorted ``(name, amount)`` pairs held while an attempt or the teardown runs.
     """
 
     name: str
@@ -71,6 +72,7 @@ class TaskSpec:
     requires: tuple[str, ...] = ()
     bound: Mapping[str, Any] = field(default_factory=dict)
     fixture: bool = False
+    resources: tuple[tuple[str, int], ...] = ()
 
     @property
     def doc(self) -> str | None:
@@ -87,23 +89,9 @@ class TaskSpec:
 
 
 class _UnfrozenTaskSpec:
-    """The slot layout of ``TaskSpec`` without its frozen ``__setattr__``."""
+    """The slot layout of ``TaskSpec`` without its frozen ``__setattr__`` (see ``_task_spec``)."""
 
     __slots__ = TaskSpec.__slots__
-
-    name: str
-    fn: Callable[..., Any]
-    deps: tuple[str, ...]
-    timeout_s: float | None
-    retries: int
-    retry_delay_s: float
-    kind: TaskKind
-    context_arg: str | None
-    upstream_arg: str | None
-    parent_args: tuple[str, ...]
-    requires: tuple[str, ...]
-    bound: Mapping[str, Any]
-    fixture: bool
 
 
 def _task_spec(
@@ -119,14 +107,13 @@ def _task_spec(
     parent_args: tuple[str, ...],
     requires: tuple[str, ...],
     fixture: bool,
+    resources: tuple[tuple[str, int], ...],
 ) -> TaskSpec:
     """``TaskSpec(...)`` with the same arguments (and a fresh empty ``bound``), five times
-    cheaper: the frozen dataclass ``__init__`` pays an ``object.__setattr__`` per field,
-    which was a third of a registration. This fills an object of identical slot layout and
-    then makes it a ``TaskSpec`` (``__class__`` assignment between same-layout classes),
-    frozen from then on; ``flowrun.state._task_record`` does the same for run records.
+    cheaper than the frozen ``__init__`` (an ``object.__setattr__`` per field): it fills an
+    object of the same slot layout, then makes it a ``TaskSpec``, as ``_task_record`` does.
     """
-    s = _UnfrozenTaskSpec()
+    s: Any = _UnfrozenTaskSpec()  # its fields are TaskSpec's, in the same order
     s.name = name
     s.fn = fn
     s.deps = deps
@@ -140,8 +127,9 @@ def _task_spec(
     s.requires = requires
     s.bound = {}
     s.fixture = fixture
-    s.__class__ = TaskSpec  # type: ignore[assignment]
-    return s  # type: ignore[return-value]
+    s.resources = resources
+    s.__class__ = TaskSpec
+    return s  # type: ignore[no-any-return]
 
 
 class TaskRegistry:
@@ -222,6 +210,7 @@ def task(
     timeout_s: float | None = None,
     retries: int = 0,
     retry_delay_s: float = 0.0,
+    resources: Mapping[str, int] | None = None,
     registry: TaskRegistry | None = None,
 ) -> Callable[[F], F]: ...
 
@@ -235,18 +224,21 @@ def task(
     timeout_s: float | None = None,
     retries: int = 0,
     retry_delay_s: float = 0.0,
+    resources: Mapping[str, int] | None = None,
     registry: TaskRegistry | None = None,
 ) -> Any:
     """Declare a function as a task and register it; usable as ``@task`` or ``@task(...)``.
 
     ``deps`` lists the tasks that must succeed first, by name or by the decorated function.
     ``timeout_s`` bounds each attempt, ``retries`` re-runs a failed attempt after
-    ``retry_delay_s``. The task goes to ``registry``, or to ``default_registry``.
+    ``retry_delay_s``. ``resources`` (``{"docker": 1}``) is what the task holds while an
+    attempt or its teardown runs, capped by ``SchedulerConfig.resources``. The task goes
+    to ``registry``, or to ``default_registry``.
 
     Raises ``TaskSignatureError`` for a parameter flowrun cannot fill,
     ``InvalidDependencyError`` for a ``deps`` entry that is not a task,
-    ``InvalidOptionError`` for an out-of-range option and ``DuplicateTaskError`` for a
-    name another function already holds.
+    ``InvalidOptionError`` for an out-of-range option (``InvalidResourceError`` for
+    ``resources``) and ``DuplicateTaskError`` for a name another function already holds.
     """
     if fn is not None and not callable(fn):
         raise TaskDefinitionError(
@@ -256,7 +248,9 @@ def task(
         )
 
     def decorate(target: F) -> F:
-        spec = _build_spec(target, name, deps, timeout_s, retries, retry_delay_s, registry)
+        spec = _build_spec(
+            target, name, deps, timeout_s, retries, retry_delay_s, resources, registry
+        )
         if not spec.fixture:  # pytest fixtures join the plugin's DAG, not a registry
             (registry if registry is not None else default_registry).register(spec)
         # A builtin or slotted callable takes no attribute: it is reachable by name only.
@@ -278,6 +272,7 @@ def make_spec(
     timeout_s: float | None = None,
     retries: int = 0,
     retry_delay_s: float = 0.0,
+    resources: Mapping[str, int] | None = None,
     registry: TaskRegistry | None = None,
 ) -> TaskSpec:
     """Build the ``TaskSpec`` for ``target`` without registering it (``@task`` minus the registry).
@@ -285,7 +280,7 @@ def make_spec(
     A pytest fixture definition (``@task`` above ``@pytest.fixture``) may keep parameters
     flowrun cannot fill; they are listed in ``requires`` for the pytest plugin to bind.
     """
-    return _build_spec(target, name, deps, timeout_s, retries, retry_delay_s, registry)
+    return _build_spec(target, name, deps, timeout_s, retries, retry_delay_s, resources, registry)
 
 
 def _build_spec(
@@ -295,6 +290,7 @@ def _build_spec(
     timeout_s: float | None,
     retries: int,
     retry_delay_s: float,
+    resources: Mapping[str, int] | None,
     registry: TaskRegistry | None,
 ) -> TaskSpec:
     if not callable(target):
@@ -310,6 +306,7 @@ def _build_spec(
         raise TaskDefinitionError(repr(target), f"cannot name the task {target!r}; pass name=...")
 
     _check_options(name, timeout_s, retries, retry_delay_s)
+    held = _check_resources(name, resources) if resources is not None else ()
     dep_names: tuple[str, ...] = ()
     if type(deps) not in _LISTS:  # the checks below, skipped in the common case
         if isinstance(deps, (str, bytes)):
@@ -320,9 +317,13 @@ def _build_spec(
             raise InvalidDependencyError(
                 name, deps, "is not a list; deps takes a list, e.g. deps=[a]"
             )
-        dep_names = _resolve_deps(name, deps, _registry_or_default(registry))
+        dep_names = _resolve_deps(
+            name, deps, registry if registry is not None else default_registry
+        )
     elif deps:
-        dep_names = _resolve_deps(name, deps, _registry_or_default(registry))
+        dep_names = _resolve_deps(
+            name, deps, registry if registry is not None else default_registry
+        )
     entry = _code_entry(fn) if fixture_fn is None else None
     if entry is not None:
         kind = entry.kind
@@ -346,11 +347,8 @@ def _build_spec(
         parent_args,
         requires,
         fixture_fn is not None,
+        held,
     )
-
-
-def _registry_or_default(registry: TaskRegistry | None) -> TaskRegistry:
-    return registry if registry is not None else default_registry
 
 
 def spec_of(obj: object) -> TaskSpec | None:

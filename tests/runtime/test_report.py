@@ -266,7 +266,17 @@ def test_every_field_of_every_record_reaches_the_report() -> None:
         "c": TaskRunRecord("c", TaskStatus.SKIPPED, ("b",), skipped_because="b"),
         "d": TaskRunRecord("d", TaskStatus.CANCELLED, (), 0, 11.0),
     }
-    run = RunRecord("r1", "dag", RunStatus.FAILED, 10.0, 14.0, records)
+    run = RunRecord(
+        "r1",
+        "dag",
+        RunStatus.FAILED,
+        10.0,
+        14.0,
+        records,
+        executor="ClientExecutor",
+        resources={"docker": 2, "db": 1},
+        task_resources={"b": {"docker": 1, "db": 1}},
+    )
     report = build_report(run)
     assert report["counts"] == {
         "PENDING": 0,
@@ -298,7 +308,11 @@ def test_every_field_of_every_record_reaches_the_report() -> None:
             "duration_s": 0.5,
             "error": {"type": "ValueError", "message": "no", "traceback": "Traceback ..."},
         },
+        "resources": {"docker": 1, "db": 1},
     }
+    assert report["tasks"]["a"]["resources"] == {}
+    assert report["executor"] == "ClientExecutor"
+    assert report["resources"] == {"docker": 2, "db": 1}
     assert report["tasks"]["a"]["result"] == {"k": [1]}
     assert report["tasks"]["c"]["skipped_because"] == "b"
     assert report["tasks"]["d"]["offset_s"] is None

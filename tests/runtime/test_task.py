@@ -470,6 +470,7 @@ class TestManyTasksFromOneDefinition:
             parent_args=("a",),
             requires=("tmp_path",),
             fixture=True,
+            resources=(("db", 1), ("docker", 2)),
         )
         fields = {field.name for field in dataclasses.fields(TaskSpec)}
         assert set(values) == fields - {"bound"}
