@@ -69,6 +69,24 @@ class InjectedTeardownError(Exception):
     """The error a planned teardown failure raises."""
 
 
+class InjectedBaseError(BaseException):
+    """A planned failure that is not an ``Exception`` (as a test framework's outcomes are)."""
+
+
+class InjectedBaseTeardownError(BaseException):
+    """A planned teardown failure that is not an ``Exception``."""
+
+
+#: What a planned failure raises, body and teardown: an ``Exception``, a ``BaseException``
+#: of our own, or ``SystemExit``. The runs set ``interrupt_exceptions=()``, so each of them
+#: is a plain failure: retried, reported with its type, never a hang.
+ERRORS: dict[str, tuple[type[BaseException], type[BaseException]]] = {
+    "exception": (InjectedError, InjectedTeardownError),
+    "base": (InjectedBaseError, InjectedBaseTeardownError),
+    "system_exit": (SystemExit, SystemExit),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class TaskPlan:
     """What one task does on every attempt."""
@@ -83,6 +101,8 @@ class TaskPlan:
     retry_delay_s: float = 0.0
     timeout_s: float | None = None
     teardown: str = OK
+    #: A key of ``ERRORS``: what its planned failures raise.
+    errors: str = "exception"
 
     @property
     def abandoned_on_timeout(self) -> bool:
@@ -193,7 +213,7 @@ def _result(name: str) -> str:
 
 
 def _raise_injected(plan: TaskPlan, attempt: int) -> None:
-    raise InjectedError(f"{plan.name} failed on attempt {attempt}")
+    raise ERRORS[plan.errors][0](f"{plan.name} failed on attempt {attempt}")
 
 
 def _fails(plan: TaskPlan, attempt: int) -> bool:
@@ -263,7 +283,7 @@ def _sync_teardown(plan: TaskPlan, log: EventLog, attempt: int) -> None:
             time.sleep(plan.duration_s)
         if plan.teardown == RAISE:
             log.add("td_raise", plan.name, attempt)
-            raise InjectedTeardownError(f"{plan.name} teardown failed")
+            raise ERRORS[plan.errors][1](f"{plan.name} teardown failed")
     finally:
         log.add("td_end", plan.name, attempt)
 
@@ -277,7 +297,7 @@ async def _async_teardown(plan: TaskPlan, log: EventLog, attempt: int) -> None:
             await asyncio.sleep(plan.duration_s)
         if plan.teardown == RAISE:
             log.add("td_raise", plan.name, attempt)
-            raise InjectedTeardownError(f"{plan.name} teardown failed")
+            raise ERRORS[plan.errors][1](f"{plan.name} teardown failed")
     except asyncio.CancelledError:
         log.add("td_cancelled", plan.name, attempt)
         raise
@@ -415,7 +435,9 @@ async def _run_plan(plan: DagPlan) -> Outcome:
         registry=registry,
         state_store=store,
         config=SchedulerConfig(
-            max_parallel=plan.max_parallel, default_timeout_s=plan.default_timeout_s
+            max_parallel=plan.max_parallel,
+            default_timeout_s=plan.default_timeout_s,
+            interrupt_exceptions=(),
         ),
     )
     loop = asyncio.get_running_loop()
@@ -621,9 +643,10 @@ def check_guarantees(out: Outcome) -> None:
         error = report["tasks"][name]["error"]
         if rec.status is TaskStatus.FAILED:
             assert error is not None, f"{name} FAILED without an error"
-            assert error["type"] == "InjectedError"
+            kind = ERRORS[plans[name].errors][0].__qualname__
+            assert error["type"] == kind
             assert error["message"] == f"{name} failed on attempt {rec.attempts}"
-            assert "InjectedError" in error["traceback"]
+            assert kind in error["traceback"]
             assert "_raise_injected" in error["traceback"]
         elif rec.status is TaskStatus.TIMED_OUT:
             assert error is not None
@@ -720,9 +743,10 @@ def check_guarantees(out: Outcome) -> None:
         assert latest_below[name] < start, f"{name} torn down before a task below it ended"
         if p.teardown == RAISE:
             assert rec.teardown_status is TaskStatus.FAILED
-            assert entry["error"]["type"] == "InjectedTeardownError"
+            kind = ERRORS[p.errors][1].__qualname__
+            assert entry["error"]["type"] == kind
             assert entry["error"]["message"] == f"{name} teardown failed"
-            assert "InjectedTeardownError" in entry["error"]["traceback"]
+            assert kind in entry["error"]["traceback"]
         elif p.teardown == HANG:
             assert rec.teardown_status is TaskStatus.TIMED_OUT
             assert entry["error"]["type"] == "TaskTimeoutError"

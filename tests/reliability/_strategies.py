@@ -22,6 +22,8 @@ from ._scenario import (
 #: Mostly successes, so failures have descendants to skip and independent branches to spare.
 _OUTCOMES = [OK] * 6 + [RAISE, FLAKY, TIMEOUT, HANG, STUBBORN]
 _TEARDOWNS = [OK] * 8 + [RAISE, HANG]
+#: What failures raise (keys of ``ERRORS``): mostly exceptions, sometimes BaseExceptions.
+_ERRORS = ["exception"] * 4 + ["base", "system_exit"]
 #: Timeouts of overrunning tasks: short, since flowrun does not wait for them.
 _SHORT_TIMEOUTS = [0.01, 0.02, 0.03]
 #: A timeout that a few-millisecond body never reaches, so teardown hangs are bounded.
@@ -58,6 +60,7 @@ def task_plans(draw: st.DrawFn, name: str, deps: tuple[str, ...], *, hang: bool 
         retry_delay_s=draw(st.sampled_from([0.0, 0.0, 0.001, 0.003])),
         timeout_s=timeout_s,
         teardown=teardown,
+        errors=draw(st.sampled_from(_ERRORS)),
     )
 
 
