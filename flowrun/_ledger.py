@@ -47,6 +47,7 @@ class Ledger:
         started_at: float,
         executor: str | None = None,
         resources: Mapping[str, int] | None = None,
+        held: Mapping[str, tuple[tuple[str, int], ...]] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -61,7 +62,7 @@ class Ledger:
                 tasks={r.name: r for r in records},
                 executor=executor,
                 resources=dict(resources or {}),
-                task_resources={s.name: dict(s.resources) for s in dag.specs if s.resources},
+                task_resources={name: dict(pairs) for name, pairs in (held or {}).items()},
             )
         )
 

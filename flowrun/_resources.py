@@ -58,7 +58,7 @@ class Resources:
 
         The caller has checked every amount against ``caps`` (``Scheduler.start``).
         """
-        if not any(spec.resources for spec in specs):
+        if not any(spec.resources for spec in specs):  # a run's caller may know already
             return None
         index = {name: r for r, name in enumerate(caps)}
         needs = [tuple((index[name], amount) for name, amount in s.resources) for s in specs]

@@ -84,20 +84,21 @@ class ActiveRun:
             ]
             self.started_at = now = time.time()
             caps = config.resources
-            ledger = self._ledger = Ledger(store, self.run_id, dag, now, executor.name, caps)
+            held = {s.name: s.resources for s in specs if s.resources}  # most runs: none
+            ledger = self._ledger = Ledger(store, self.run_id, dag, now, executor.name, caps, held)
             keys = _priorities(dag, expected_s)
             gate = self._gate = Gate(dag.parents, dag.children, keys, now)
             limit = config.max_parallel
             self._teardown = Teardown(dag, timeouts, executor, ledger, grace, limit, caps)
             self._results: list[Any] = [None] * n
-            held = Resources.of(specs, caps, gate, keys)
+            resources = Resources.of(specs, caps, gate, keys) if held else None
             self._attempts = Attempts(
                 dag,
                 timeouts,
                 limit,
                 context,
                 self._results,
-                (gate, ledger, self._teardown, grace, executor, held),
+                (gate, ledger, self._teardown, grace, executor, resources),
                 self._succeeded,
                 self._attempt_failed,
                 self._attempt_cancelled,
