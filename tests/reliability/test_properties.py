@@ -4,8 +4,9 @@ Each example builds a DAG of 0-60 sync, async and generator tasks that succeed, 
 fail a few times then succeed, overrun their timeout, hang, or swallow their cancellation
 and go on (async), with random teardown failures and hangs, ``max_parallel``, retries and
 registration order; a failure raises an ``Exception``, a ``BaseException`` of its own or
-``SystemExit`` (with ``interrupt_exceptions=()``, all plain failures); runs it once (cancelled at a random point, or twice, on an injected
-pool, or through a session); and checks guarantees 1-5 against both the report and the
+``SystemExit`` (with ``interrupt_exceptions=()``, all plain failures); runs it once
+(cancelled at a random point, or twice, on an injected pool, or through a session); and
+checks guarantees 1-5 against both the report and the
 tasks' own event log. ``--hypothesis-profile soak`` runs 2,000 examples of each.
 """
 
