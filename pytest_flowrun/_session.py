@@ -13,7 +13,7 @@ pytest's outcomes raised in a task end it as they would end a fixture: ``pytest.
 the tests needing them; ``pytest.exit`` and ``KeyboardInterrupt`` stop the run and are
 raised on the main thread, where pytest ends the session for them; anything else, such as
 ``pytest.fail`` or ``sys.exit``, fails the task. While the run is active, SIGTERM is
-handled like Ctrl-C (``_Signals``).
+handled like Ctrl-C (``_signals``).
 
 Imports the plugin's modules below it (never ``plugin``); the runtime inside functions.
 """
@@ -21,10 +21,6 @@ Imports the plugin's modules below it (never ``plugin``); the runtime inside fun
 from __future__ import annotations
 
 import enum
-import signal
-import threading
-from collections.abc import Callable
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -42,6 +38,7 @@ from pytest_flowrun._report import (
     write_report,
 )
 from pytest_flowrun._selection import Selection, select
+from pytest_flowrun._signals import Signals, import_what_the_run_needs
 
 if TYPE_CHECKING:
     from flowrun.scheduler import ActiveRun, TaskFailedError
@@ -89,7 +86,7 @@ class SetupSession:
         self._start_error = ""
         self._portal = LoopPortal("flowrun-setup-loop")
         self._portal.on_interrupt = self._main_interrupted
-        self._signals = _Signals(self._halt)
+        self._signals = Signals(self._halt)
         #: Set once the run's interrupt was raised on the main thread (pytest has it).
         self._interrupt_raised = False
         #: True while pytest tears a test down (``pytest_runtest_teardown``).
@@ -228,7 +225,7 @@ class SetupSession:
             ),
             state_store=store,
         )
-        _import_what_the_run_needs()
+        import_what_the_run_needs()
         expected = expected_durations(self.config, selection.selected)
         self._store = store
         self._portal.start()
@@ -312,65 +309,6 @@ class SetupSession:
         """Last resort at unconfigure: ask the loop thread to stop, without waiting."""
         self._signals.restore()
         self._portal.abandon()
-
-
-class _Signals:
-    """SIGTERM (and SIGINT) while the setup run is active: ``halt``, then Ctrl-C.
-
-    CI sends SIGTERM when it cancels a job; its default kills the process with no
-    teardown. Installed on the main thread only, and only over the default handlers
-    (SIGINT's when it is not ignored), the handler calls ``halt`` (no new task attempt
-    starts) and raises ``KeyboardInterrupt``: pytest then tears down and reports as for
-    Ctrl-C, and a second signal interrupts that teardown at once. ``restore`` puts the
-    previous handlers back.
-    """
-
-    def __init__(self, halt: Callable[[], None]) -> None:
-        self._halt = halt
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        """Install the handler over the default ones; only on the main thread."""
-        if self._previous or threading.current_thread() is not threading.main_thread():
-            return
-        defaults = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
-        for signum, default in defaults.items():
-            previous = signal.getsignal(signum)
-            if previous is default:  # a handler of the user's, or SIG_IGN, is left alone
-                self._previous[signum] = previous
-                signal.signal(signum, self._handle)
-
-    def restore(self) -> None:
-        """Put back the handlers replaced by ``install`` (only where ours is still set)."""
-        previous, self._previous = self._previous, {}
-        if not previous or threading.current_thread() is not threading.main_thread():
-            return
-        for signum, handler in previous.items():
-            if signal.getsignal(signum) == self._handle:
-                signal.signal(signum, handler)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self._halt()
-        raise KeyboardInterrupt
-
-
-def _import_what_the_run_needs() -> None:
-    """Import on the main thread, before the run starts, what its threads may need.
-
-    pytest rewrites the asserts of every module of a ``pytest11`` distribution, so a
-    first import of one of them runs pytest's import hook; on the loop thread, while the
-    main thread compiles too, that crashed (``SystemError: AST constructor recursion depth
-    mismatch``). The runtime's lazy imports (the traceback of a failure, a name's close
-    matches) and the plugin's own (the report, the summary) are all made here.
-    """
-    import ast  # noqa: F401  # traceback's caret anchors parse source lines
-    import difflib  # noqa: F401  # flowrun.errors.UnknownTaskError
-    import linecache  # noqa: F401
-    import traceback  # noqa: F401  # flowrun.state.TaskError.from_exception
-    import unicodedata  # noqa: F401  # traceback, for a line with wide characters
-
-    import flowrun._report  # noqa: F401  # build_report
-    import pytest_flowrun._terminal  # noqa: F401  # the summary, after the run
 
 
 def _raise_on_main(interrupt: BaseException, run: ActiveRun) -> None:

@@ -248,9 +248,14 @@ def test_a_handler_of_the_suites_own_is_left_alone(suite: Suite) -> None:
 
 @pytest.mark.parametrize("timeout", [[], ["--flowrun-timeout=5"]], ids=["", "timeout"])
 @pytest.mark.parametrize("option", ["-x", "--maxfail=1"])
-def test_stopping_early_while_a_task_starts_tears_it_down(
-    suite: Suite, leftovers: object, option: str, timeout: list[str]
+@pytest.mark.parametrize(
+    "when", ["up", pytest.param("starting", marks=STARTING_RACE)], ids=["up", "starting"]
+)
+def test_stopping_early_tears_down_what_started_and_starts_nothing(
+    suite: Suite, leftovers: object, option: str, timeout: list[str], when: str
 ) -> None:
+    # 'slow' is up when test_fails fails (it needs it), or still starting (it does not);
+    # 'after_slow' blocks in its thread when the session stops.
     suite.conftest(
         SERVERS_HELPER
         + """
@@ -265,7 +270,7 @@ def quick():
 def slow():
     proc = start("slow")
     log("slow starting")
-    time.sleep(0.6)
+    time.sleep(STARTING_S)
     yield "slow"
     stop(proc)
     log("slow down")
@@ -273,22 +278,31 @@ def slow():
 @task(deps=[slow])
 def after_slow(slow):
     log("after_slow started")
-"""
+    time.sleep(30)
+
+@task(deps=[after_slow])
+def last(after_slow):
+    log("last started")
+""".replace("STARTING_S", "0.6" if when == "starting" else "0")
     )
+    needs = "quick, slow" if when == "up" else "quick"
     suite.tests(
-        """
-        def test_fails(quick):
+        f"""
+        def test_fails({needs}):
             assert False
-        def test_after(after_slow): pass
+        def test_last(last): pass
         """
     )
     started = time.monotonic()
     result = suite.run_subprocess(option, "--flowrun-report=report.json", *timeout, timeout=30)
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 20  # after_slow's 30 s thread is not waited for
     result.assert_outcomes(failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert suite.log() == ["slow starting", "slow down"]
+    log = suite.log()
+    assert log[0] == "slow starting", log
+    assert log[-1] == "slow down", log
+    assert "last started" not in log
     assert alive(suite.path) == []
     tasks = suite.report()["tasks"]
     assert tasks["slow"]["teardown"]["status"] == "SUCCESS"
-    assert tasks["after_slow"]["status"] == "CANCELLED"
+    assert tasks["last"]["status"] == "CANCELLED"
