@@ -6,7 +6,8 @@ and go on (async), with random teardown failures and hangs, ``max_parallel``, re
 registration order; a failure raises an ``Exception``, a ``BaseException`` of its own or
 ``SystemExit`` (with ``interrupt_exceptions=()``, all plain failures); runs it once
 (cancelled at a random point, or twice, on an injected pool, or through a session); and
-checks guarantees 1-5 against both the report and the tasks' own event log. ``--hypothesis-profile soak`` runs 2,000 examples of each.
+checks guarantees 1-5 against both the report and the tasks' own event log.
+``--hypothesis-profile soak`` runs 2,000 examples of each.
 """
 
 from __future__ import annotations
