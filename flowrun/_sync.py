@@ -52,25 +52,33 @@ class SyncGeneratorStarter:
         self._delivered: Generator[Any, None, None] | None = None
 
     def start(self, **kwargs: Any) -> tuple[Generator[Any, None, None], Any]:
+        """Run the setup in ``context``; signal ``ended`` once out of it.
+
+        The signal must come after the Context is left: on it, the loop may hand the
+        generator to its teardown, which enters the same Context on another thread.
+        """
         self.begun = True
         try:
-            gen = self.spec.fn(**kwargs)
-            try:
-                value = next(gen)
-            except StopIteration:
-                raise GeneratorProtocolError(
-                    self.spec.name, "is a generator that returned without yielding"
-                ) from None
-            with self._lock:
-                abandoned = self._abandoned
-                if not abandoned:
-                    self._delivered = gen
-            if abandoned:
-                close_quietly(gen)
-            return gen, value
+            return self.context.run(self._setup, kwargs)
         finally:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
                 self._loop.call_soon_threadsafe(_resolve, self.ended)
+
+    def _setup(self, kwargs: Mapping[str, Any]) -> tuple[Generator[Any, None, None], Any]:
+        gen = self.spec.fn(**kwargs)
+        try:
+            value = next(gen)
+        except StopIteration:
+            raise GeneratorProtocolError(
+                self.spec.name, "is a generator that returned without yielding"
+            ) from None
+        with self._lock:
+            abandoned = self._abandoned
+            if not abandoned:
+                self._delivered = gen
+        if abandoned:
+            close_quietly(gen)
+        return gen, value
 
     def abandon(self) -> Generator[Any, None, None] | None:
         with self._lock:

@@ -202,7 +202,7 @@ class TaskExecutor:
                     return AttemptOutcome(_SUCCESS, value, handle=agen)
                 starter = SyncGeneratorStarter(spec, asyncio.get_running_loop())
                 gen, value = await self._call_sync(
-                    starter.start, kwargs, scope, timeout_s, starter.context, on_start
+                    starter.start, kwargs, scope, timeout_s, None, on_start
                 )
                 self._setup_contexts[gen] = starter.context
                 return AttemptOutcome(_SUCCESS, value, handle=gen)
