@@ -122,9 +122,15 @@ class Ledger:
         self._set(i, _task_record(r.name, _SKIPPED, r.deps, skipped_because=because))
 
     def torn_down(
-        self, i: int, status: TaskStatus, seconds: float, error: TaskError | None
+        self,
+        i: int,
+        status: TaskStatus,
+        seconds: float,
+        error: TaskError | None,
+        started_at: float | None = None,
     ) -> None:
-        """The code after task ``i``'s ``yield`` ended with ``status`` after ``seconds``."""
+        """The code after task ``i``'s ``yield``, begun at ``started_at`` (None if it never
+        began), ended with ``status`` after ``seconds``."""
         r = self.records[i]
         self._set(
             i,
@@ -142,6 +148,7 @@ class Ledger:
                 status,
                 seconds,
                 error,
+                started_at,
             ),
         )
 

@@ -64,6 +64,7 @@ def _task_entry(
             "status": record.teardown_status._value_,
             "duration_s": record.teardown_s,
             "error": _error(record.teardown_error),
+            "offset_s": _offset(record.teardown_started_at, origin),
         }
     started = record.started_at
     result = record.result
@@ -75,7 +76,7 @@ def _task_entry(
         "ready_at": _iso(record.ready_at),
         "started_at": _iso(started),
         "finished_at": _iso(record.finished_at),
-        "offset_s": started - origin if started is not None and origin is not None else None,
+        "offset_s": _offset(started, origin),
         "queued_s": record.queued_s,
         "duration_s": duration,
         "result": None if result is None else jsonable(result),
@@ -84,6 +85,11 @@ def _task_entry(
         "teardown": teardown,
         "resources": {},
     }
+
+
+def _offset(timestamp: float | None, origin: float | None) -> float | None:
+    """Seconds from the run's start to ``timestamp``, or None without both."""
+    return timestamp - origin if timestamp is not None and origin is not None else None
 
 
 def _critical_path(run: RunRecord, durations: dict[str, float]) -> tuple[list[str], float]:

@@ -164,6 +164,7 @@ class Teardown:
         spec = self._specs[i]
         handle = self._handles[i]
         timeout = self._timeouts[i]
+        began = time.time()  # when, for the report; perf_counter measures how long
         started = time.perf_counter()
         work = self._executor.teardown(spec, handle, timeout)
         inner = None  # a sync teardown overrunning its timeout is abandoned by the executor
@@ -182,15 +183,22 @@ class Teardown:
         except asyncio.CancelledError:
             if inner is not None:
                 inner.cancel()
-            self._done(i, _CANCELLED, time.perf_counter() - started, None)
+            self._done(i, _CANCELLED, time.perf_counter() - started, None, began)
             raise
         error = TaskError.from_exception(outcome.error) if outcome.error is not None else None
-        self._done(i, outcome.status, time.perf_counter() - started, error)
+        self._done(i, outcome.status, time.perf_counter() - started, error, began)
 
-    def _done(self, i: int, status: TaskStatus, seconds: float, error: TaskError | None) -> None:
+    def _done(
+        self,
+        i: int,
+        status: TaskStatus,
+        seconds: float,
+        error: TaskError | None,
+        started_at: float | None = None,
+    ) -> None:
         if self._handles.pop(i, None) is None:
             return
         self._contexts.pop(i, None)
         if status is not _SUCCESS:
             self.failed = True
-        self._ledger.torn_down(i, status, seconds, error)
+        self._ledger.torn_down(i, status, seconds, error, started_at)

@@ -93,7 +93,8 @@ class TaskRunRecord:
     ``ready_at`` is when its parents had all succeeded, ``started_at`` when its first
     attempt began running and ``finished_at`` when its last attempt ended, so queued and
     running time are told apart. ``skipped_because`` names the failed ancestor of a
-    SKIPPED task. ``teardown_*`` describe the code after ``yield`` of a generator task.
+    SKIPPED task. ``teardown_*`` describe the code after ``yield`` of a generator task
+    (``teardown_started_at`` is when it began).
     """
 
     name: str
@@ -109,6 +110,7 @@ class TaskRunRecord:
     teardown_status: TaskStatus | None = None
     teardown_s: float | None = None
     teardown_error: TaskError | None = None
+    teardown_started_at: float | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -143,6 +145,7 @@ class _UnfrozenTaskRunRecord:
     teardown_status: TaskStatus | None
     teardown_s: float | None
     teardown_error: TaskError | None
+    teardown_started_at: float | None
 
 
 def _task_record(
@@ -159,6 +162,7 @@ def _task_record(
     teardown_status: TaskStatus | None = None,
     teardown_s: float | None = None,
     teardown_error: TaskError | None = None,
+    teardown_started_at: float | None = None,
 ) -> TaskRunRecord:
     """``TaskRunRecord(...)`` with the same arguments and result, four times cheaper.
 
@@ -181,6 +185,7 @@ def _task_record(
     r.teardown_status = teardown_status
     r.teardown_s = teardown_s
     r.teardown_error = teardown_error
+    r.teardown_started_at = teardown_started_at
     r.__class__ = TaskRunRecord  # type: ignore[assignment]
     return r  # type: ignore[return-value]
 

@@ -25,6 +25,7 @@ def test_every_field_is_filled_like_the_dataclass_init() -> None:
         teardown_status=TaskStatus.SUCCESS,
         teardown_s=0.25,
         teardown_error=None,
+        teardown_started_at=4.0,
     )
     assert set(values) == {f.name for f in dataclasses.fields(TaskRunRecord)}
     fast = _task_record(**values)  # type: ignore[arg-type]

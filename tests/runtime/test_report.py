@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -262,6 +263,7 @@ def test_every_field_of_every_record_reaches_the_report() -> None:
             teardown_status=TaskStatus.FAILED,
             teardown_s=0.5,
             teardown_error=error,
+            teardown_started_at=13.5,
         ),
         "c": TaskRunRecord("c", TaskStatus.SKIPPED, ("b",), skipped_because="b"),
         "d": TaskRunRecord("d", TaskStatus.CANCELLED, (), 0, 11.0),
@@ -307,6 +309,7 @@ def test_every_field_of_every_record_reaches_the_report() -> None:
             "status": "FAILED",
             "duration_s": 0.5,
             "error": {"type": "ValueError", "message": "no", "traceback": "Traceback ..."},
+            "offset_s": 3.5,
         },
         "resources": {"docker": 1, "db": 1},
     }
@@ -318,3 +321,30 @@ def test_every_field_of_every_record_reaches_the_report() -> None:
     assert report["tasks"]["d"]["offset_s"] is None
     assert report["tasks"]["d"]["queued_s"] is None
     assert json.loads(json.dumps(report)) == report
+
+
+@pytest.mark.asyncio
+async def test_teardowns_have_their_start_offset(registry: TaskRegistry, engine: Engine) -> None:
+    @task(registry=registry)
+    async def db():  # type: ignore[no-untyped-def]
+        yield "db"
+        await asyncio.sleep(0.05)
+
+    @task(deps=[db], registry=registry)
+    def app(db: str):  # type: ignore[no-untyped-def]
+        yield "app"
+        time.sleep(0.05)
+
+    @task(registry=registry)
+    def plain() -> int:
+        return 1
+
+    report = engine.get_run_report(await engine.run_once("teardowns"))
+    tasks = report["tasks"]
+    assert tasks["plain"]["teardown"] is None
+    app_down, db_down = tasks["app"]["teardown"], tasks["db"]["teardown"]
+    setup_end = max(t["offset_s"] + t["duration_s"] for t in tasks.values())
+    # Dependants first: db's teardown starts once app's has ended.
+    assert setup_end <= app_down["offset_s"]
+    assert app_down["offset_s"] + app_down["duration_s"] <= db_down["offset_s"] + 0.01
+    assert db_down["offset_s"] + db_down["duration_s"] <= report["duration_s"] + 0.01
