@@ -32,6 +32,8 @@ class Settings:
     show_dag: bool = False
     report_path: Path | None = None
     explicit: tuple[str, ...] = ()
+    #: The caps of ``--flowrun-resources``, as ``(name, cap)`` pairs in the order given.
+    resources: tuple[tuple[str, int], ...] = ()
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -67,6 +69,20 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="Write the setup run's report as JSON to PATH. Ini: flowrun_report.",
+    )
+    group.addoption(
+        "--flowrun-resources",
+        dest="flowrun_resources",
+        metavar="NAME=N ...",
+        default=None,
+        help="Cap what setup tasks declare with @task(resources=...): at most N of NAME "
+        "held at once, e.g. 'docker=2 db=1'. Ini: flowrun_resources.",
+    )
+    parser.addini(
+        "flowrun_resources",
+        "flowrun: caps of the resources setup tasks declare, e.g. docker=2 db=1",
+        type="string",
+        default="",
     )
     parser.addini(
         "flowrun_max_parallel",
@@ -158,7 +174,30 @@ def read_settings(config: pytest.Config) -> Settings:
             base = config.inipath.parent if config.inipath is not None else config.rootpath
             report_path = base / Path(ini_report.strip())
 
-    return Settings(max_parallel, timeout_s, show_dag, report_path, tuple(explicit))
+    raw, where = value("flowrun_resources")
+    resources = _resources(raw, where) if raw is not None else ()
+
+    return Settings(max_parallel, timeout_s, show_dag, report_path, tuple(explicit), resources)
+
+
+def _resources(raw: str, where: str) -> tuple[tuple[str, int], ...]:
+    """``docker=2 db=1`` (spaces or commas between) as ``(("docker", 2), ("db", 1))``."""
+    caps: dict[str, int] = {}
+    for item in raw.replace(",", " ").split():
+        name, equals, number = item.partition("=")
+        problem = None
+        if not equals or not name.strip():
+            problem = f"{item!r} is not NAME=N"
+        elif not number.strip().isdigit() or int(number) < 1:
+            problem = f"the cap of {name!r} must be a whole number >= 1, got {number!r}"
+        elif name in caps:
+            problem = f"{name!r} is capped twice"
+        if problem is not None:
+            raise pytest.UsageError(
+                f"{where}={raw!r} is invalid: {problem} (expected e.g. 'docker=2 db=1')"
+            )
+        caps[name] = int(number)
+    return tuple(caps.items())
 
 
 def _dash(name: str) -> str:

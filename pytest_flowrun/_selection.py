@@ -80,6 +80,28 @@ def select(session: pytest.Session, discovery: Discovery) -> Selection | None:
     return Selection(full, selected, tuple(n for n in full.names if n not in selected))
 
 
+def check_resources(selection: Selection, caps: dict[str, int]) -> None:
+    """Refuse, before any test runs, a selected task holding a resource with no cap (or
+    more than its cap) in ``--flowrun-resources`` / ``flowrun_resources``."""
+    errors = []
+    for name in selection.selected:
+        spec = selection.full.specs[selection.full.index[name]]
+        for resource, amount in spec.resources:
+            cap = caps.get(resource)
+            if cap is None:
+                errors.append(
+                    f"task {name!r} holds resource {resource!r}, which no cap names; add "
+                    f"'{resource}=N' to --flowrun-resources or the flowrun_resources ini option"
+                )
+            elif amount > cap:
+                errors.append(
+                    f"task {name!r} holds {amount} of resource {resource!r}, above its cap "
+                    f"of {cap} (--flowrun-resources / flowrun_resources): it could never start"
+                )
+    if errors:
+        raise pytest.UsageError(problems(errors))
+
+
 def problems(errors: list[str]) -> str:
     """The message of the ``pytest.UsageError`` for ``errors``: one line, or a list."""
     if len(errors) == 1:

@@ -37,7 +37,7 @@ from pytest_flowrun._report import (
     teardown_text,
     write_report,
 )
-from pytest_flowrun._selection import Selection, select
+from pytest_flowrun._selection import Selection, check_resources, select
 from pytest_flowrun._signals import Signals, import_what_the_run_needs
 
 if TYPE_CHECKING:
@@ -98,10 +98,18 @@ class SetupSession:
         Raises ``pytest.UsageError`` listing every problem (see ``_selection.select``).
         """
         self.selection = selection = select(session, self.discovery)
+        if selection is not None:
+            check_resources(selection, dict(self.settings.resources))
         if selection is not None and self.settings.show_dag:
             from pytest_flowrun._terminal import write_dag
 
-            write_dag(self.config, selection.full, selection.selected, selection.excluded)
+            write_dag(
+                self.config,
+                selection.full,
+                selection.selected,
+                selection.excluded,
+                dict(self.settings.resources),
+            )
 
     def value_of(self, name: str, request: pytest.FixtureRequest) -> Any:
         """The body of every task fixture: start the run if needed, wait for ``name``."""
@@ -220,6 +228,7 @@ class SetupSession:
             SchedulerConfig(
                 max_parallel=self.settings.max_parallel,
                 default_timeout_s=self.settings.timeout_s,
+                resources=dict(self.settings.resources),
                 skip_exceptions=self.SKIP_EXCEPTIONS,
                 interrupt_exceptions=self.INTERRUPT_EXCEPTIONS,
             ),

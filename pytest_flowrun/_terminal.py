@@ -6,7 +6,7 @@ Imports the plugin's ``_report``; the runtime only inside functions.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,16 +20,21 @@ _FAILED = ("FAILED", "TIMED_OUT")
 
 
 def write_dag(
-    config: pytest.Config, full: Dag, selected: Sequence[str], excluded: Sequence[str]
+    config: pytest.Config,
+    full: Dag,
+    selected: Sequence[str],
+    excluded: Sequence[str],
+    resources: Mapping[str, int] | None = None,
 ) -> None:
-    """Print the DAG of the selected tasks and the tasks left out (``--flowrun-dag``)."""
+    """Print the DAG of the selected tasks and the tasks left out (``--flowrun-dag``),
+    with the resource caps, if any."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         return
     reporter.ensure_newline()
     reporter.write_sep("-", "flowrun: setup DAG")
     if selected:
-        for line in full.subgraph(selected).render().splitlines():
+        for line in full.subgraph(selected).render(resources=resources or None).splitlines():
             reporter.write_line(line)
     else:
         reporter.write_line("no selected test needs a setup task")

@@ -84,7 +84,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if settings is None or not settings.explicit:
         return None
     timeout = "none" if settings.timeout_s is None else f"{settings.timeout_s:g}s"
-    return f"flowrun: max_parallel={settings.max_parallel}, timeout={timeout}"
+    line = f"flowrun: max_parallel={settings.max_parallel}, timeout={timeout}"
+    if settings.resources:
+        line += ", resources=" + " ".join(f"{n}={c}" for n, c in settings.resources)
+    return line
 
 
 @pytest.hookimpl(tryfirst=True)
