@@ -25,7 +25,7 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def _targets() -> dict[str, Callable[[Settings], list[Result]]]:
-    from bench import public, pytest_suite, runtime
+    from bench import fixed_cost, public, pytest_suite, runtime
 
     return {
         "1": runtime.target_1,
@@ -35,6 +35,7 @@ def _targets() -> dict[str, Callable[[Settings], list[Result]]]:
         "5": pytest_suite.target_5,
         "6": pytest_suite.target_6,
         "7": public.target_7,
+        "8": fixed_cost.target_8,
     }
 
 

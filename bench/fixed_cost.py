@@ -1,0 +1,84 @@
+"""Target 8: the plugin's fixed cost on a one-task suite, with and without bytecode caching.
+
+The same one-test suite twice: its session setup written as a flowrun task (``@task`` in
+the conftest), and as a plain session fixture. Whole-process wall time of ``pytest``,
+paired runs alternating which side goes first, median of the paired ratios; once with
+the interpreter's bytecode cache and once with ``PYTHONDONTWRITEBYTECODE=1`` (CI images
+often set it: then every start compiles what it imports, pytest's assert rewriting of the
+plugin's distribution included).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench._common import Result, Settings, median, median_of_ratios
+from bench.pytest_suite import _env, _not_run, plugin_available
+
+TASK = "from flowrun import task\n\n\n@task\ndef db():\n    return 'db'\n"
+FIXTURE = "import pytest\n\n\n@pytest.fixture(scope='session')\ndef db():\n    return 'db'\n"
+TEST = "def test_db(db):\n    assert db == 'db'\n"
+
+
+def _write(root: Path, conftest: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "pytest.ini").write_text("[pytest]\n")
+    (root / "conftest.py").write_text(conftest)
+    (root / "test_one.py").write_text(TEST)
+    return root
+
+
+def _run(root: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"pytest failed in {root}: {done.stdout.decode()[-500:]}")
+    return wall
+
+
+def target_8(settings: Settings) -> list[Result]:
+    """Target 8: one-task suite / the same with a plain session fixture."""
+    figure = "plugin fixed cost: one-task suite / plain fixture"
+    why = plugin_available()
+    if why is not None:
+        return [_not_run("8", figure, why)]
+    pairs = 6 if settings.quick else 20
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="flowrun-bench-") as tmp:
+        task_root = _write(Path(tmp, "task"), TASK)
+        plain_root = _write(Path(tmp, "plain"), FIXTURE)
+        for label, dont_write in (("bytecode cached", False), ("PYTHONDONTWRITEBYTECODE=1", True)):
+            env = _env()
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            if dont_write:
+                env["PYTHONDONTWRITEBYTECODE"] = "1"
+            _run(task_root, env)  # warm: caches and the file system
+            _run(plain_root, env)
+            tasks: list[float] = []
+            plain: list[float] = []
+            for i in range(pairs):
+                sides = [(tasks, task_root), (plain, plain_root)]
+                for walls, root in sides if i % 2 == 0 else sides[::-1]:
+                    walls.append(_run(root, env))
+            rows.append(
+                Result(
+                    "8",
+                    f"{figure}, {label}",
+                    median_of_ratios(tasks, plain),
+                    1.05,
+                    note=f"median of {pairs} paired whole-process runs",
+                    details={"task_s": median(tasks), "plain_s": median(plain), "pairs": pairs},
+                )
+            )
+    return rows
