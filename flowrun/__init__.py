@@ -15,8 +15,21 @@ The public modules, each importing only those above it::
     flowrun.scheduler  SchedulerConfig, Scheduler, ActiveRun: the run driver
     flowrun.engine     Engine, build_default_engine, run_once, the run report
 
-Private helpers (``_gate``, ``_ledger``, ``_teardown``, ``_grace``, ``_report``,
-``_threads``, ``_gc``) each hold one part of these and say so in their docstring.
+Private modules each hold one part of these, and say in their docstring what they hold
+and what they import:
+
+    _signature, _checks  for task: reading a task's function; checking options
+    _threads, _sync      for executor: flowrun's daemon-thread pool; the worker side
+    _run                 for scheduler: ActiveRun, the driver over the run's parts:
+      _gate                which ready task starts next (pure)
+      _attempts            the attempts in flight under max_parallel
+      _deadlines           the timeouts of async attempts, one timer per value
+      _resources           per-resource caps (only when tasks declare resources)
+      _ledger              the task records, mirrored to the state store
+      _teardown            the set-up generator tasks, undone in reverse order
+      _grace               cancel, wait the grace period, abandon
+    _report              for engine: the JSON run report
+    _gc                  the cyclic GC paused around bulk allocation
 """
 
 from __future__ import annotations
