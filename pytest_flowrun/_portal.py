@@ -6,7 +6,8 @@ the whole session, so setup keeps going while tests run. The main thread only ev
 on futures, in short slices, so Ctrl-C interrupts it; ``_interrupted`` is the one place
 where an interrupt of the main thread reaches the loop. Between slices it calls the
 caller's ``check``, so an interrupt raised on the loop (a task's ``KeyboardInterrupt``)
-reaches the main thread within a slice. A ``KeyboardInterrupt`` or ``SystemExit`` that a
+reaches the main thread within a slice, then its ``tick`` (where the live progress
+draws). A ``KeyboardInterrupt`` or ``SystemExit`` that a
 coroutine raises is carried back to the main thread instead of escaping the loop, which
 would stop the loop thread (asyncio re-raises them out of ``run_forever``).
 
@@ -19,6 +20,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -60,13 +62,21 @@ class LoopPortal:
         thread.start()
         self._loop, self._thread = loop, thread
 
-    def call(self, coro: Coroutine[Any, Any, T], *, check: Callable[[], None] | None = None) -> T:
+    def call(
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        check: Callable[[], None] | None = None,
+        tick: Callable[[float], None] | None = None,
+    ) -> T:
         """Run ``coro`` on the loop and wait for its result; Ctrl-C interrupts the wait.
 
         ``check`` is called on the main thread between wait slices; what it raises
-        interrupts the wait like Ctrl-C. Raises what ``coro`` raises (``KeyboardInterrupt``
-        and ``SystemExit`` included), ``RuntimeError`` if the portal is not running, and
-        whatever interrupts the main thread meanwhile (after ``_interrupted``).
+        interrupts the wait like Ctrl-C. ``tick`` is called after it with the seconds
+        waited so far (the live progress display draws there). Raises what ``coro``
+        raises (``KeyboardInterrupt`` and ``SystemExit`` included), ``RuntimeError`` if
+        the portal is not running, and whatever interrupts the main thread meanwhile
+        (after ``_interrupted``).
         """
         loop = self._loop
         if loop is None:
@@ -74,7 +84,7 @@ class LoopPortal:
             raise RuntimeError("flowrun: the setup loop is not running")
         future = asyncio.run_coroutine_threadsafe(_carried(coro), loop)
         try:
-            return _result(future, check)
+            return _result(future, check, tick)
         except _Carried as carried:
             escaped = carried.exc
         except BaseException as exc:
@@ -137,9 +147,14 @@ async def _carried(coro: Coroutine[Any, Any, T]) -> T:
         raise _Carried(exc) from None
 
 
-def _result(future: concurrent.futures.Future[T], check: Callable[[], None] | None) -> T:
+def _result(
+    future: concurrent.futures.Future[T],
+    check: Callable[[], None] | None,
+    tick: Callable[[float], None] | None = None,
+) -> T:
     """Wait for ``future``'s result in slices short enough for Ctrl-C to get through,
-    calling ``check`` between them."""
+    calling ``check``, then ``tick`` with the seconds waited, between them."""
+    began = time.monotonic()
     while True:
         try:
             return future.result(_POLL_S)
@@ -148,6 +163,8 @@ def _result(future: concurrent.futures.Future[T], check: Callable[[], None] | No
                 raise
         if check is not None:
             check()
+        if tick is not None:
+            tick(time.monotonic() - began)
 
 
 def _raised_by(future: concurrent.futures.Future[Any], exc: BaseException) -> bool:

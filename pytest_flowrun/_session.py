@@ -30,6 +30,7 @@ from pytest_flowrun._durations import expected_durations, save_durations
 from pytest_flowrun._names import DAG_NAME
 from pytest_flowrun._options import Settings
 from pytest_flowrun._portal import LoopPortal
+from pytest_flowrun._progress import Progress
 from pytest_flowrun._report import (
     build_report,
     has_failures,
@@ -86,6 +87,7 @@ class SetupSession:
         self._start_error = ""
         self._portal = LoopPortal("flowrun-setup-loop")
         self._portal.on_interrupt = self._main_interrupted
+        self._progress = Progress(config)
         self._signals = Signals(self._halt)
         #: Set once the run's interrupt was raised on the main thread (pytest has it).
         self._interrupt_raised = False
@@ -124,7 +126,8 @@ class SetupSession:
                 pytrace=False,
             )
         try:
-            return self._portal.call(run.result(name), check=self.check_interrupt)
+            with self._progress.waiting(request.node.name, name, run) as tick:
+                return self._portal.call(run.result(name), check=self.check_interrupt, tick=tick)
         except TaskFailedError as exc:
             cause = exc.__cause__
             skipped = isinstance(cause, self.SKIP_EXCEPTIONS)

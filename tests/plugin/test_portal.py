@@ -72,7 +72,7 @@ def test_an_interrupted_wait_cancels_the_coroutine(
             cancelled.set()
             raise
 
-    def interrupt(future: object, check: object) -> None:
+    def interrupt(future: object, check: object, tick: object = None) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("pytest_flowrun._portal._result", interrupt)
@@ -156,3 +156,15 @@ def test_abandon_stops_the_loop_without_waiting() -> None:
     assert not thread.is_alive()
     assert not loop.is_running()
     loop.close()
+
+
+def test_tick_is_called_between_slices_with_the_seconds_waited(portal: LoopPortal) -> None:
+    waited: list[float] = []
+
+    async def slow() -> str:
+        await asyncio.sleep(0.6)
+        return "done"
+
+    assert portal.call(slow(), tick=waited.append) == "done"
+    assert waited and waited == sorted(waited)
+    assert 0.2 <= waited[0] <= waited[-1] < 5
