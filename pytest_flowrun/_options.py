@@ -34,6 +34,12 @@ class Settings:
     explicit: tuple[str, ...] = ()
     #: The caps of ``--flowrun-resources``, as ``(name, cap)`` pairs in the order given.
     resources: tuple[tuple[str, int], ...] = ()
+    #: ``--flowrun-summary``: where to append the Markdown summary.
+    summary_path: Path | None = None
+    #: ``flowrun_github_summary``: append it to ``$GITHUB_STEP_SUMMARY`` too, when set.
+    github_summary: bool = True
+    #: ``flowrun_report_results``: keep the task results in the JSON report.
+    report_results: bool = False
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -69,6 +75,32 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="Write the setup run's report as JSON to PATH. Ini: flowrun_report.",
+    )
+    group.addoption(
+        "--flowrun-summary",
+        dest="flowrun_summary",
+        metavar="PATH",
+        default=None,
+        help="Append a Markdown summary of the setup run, with Mermaid charts, to PATH. "
+        "Ini: flowrun_summary.",
+    )
+    parser.addini(
+        "flowrun_summary",
+        "flowrun: path of the Markdown summary of the setup run",
+        type="string",
+        default="",
+    )
+    parser.addini(
+        "flowrun_github_summary",
+        "flowrun: append the summary to $GITHUB_STEP_SUMMARY when it is set (true/false)",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
+        "flowrun_report_results",
+        "flowrun: keep the task results in the JSON report (true/false; default false)",
+        type="bool",
+        default=False,
     )
     group.addoption(
         "--flowrun-resources",
@@ -177,7 +209,32 @@ def read_settings(config: pytest.Config) -> Settings:
     raw, where = value("flowrun_resources")
     resources = _resources(raw, where) if raw is not None else ()
 
-    return Settings(max_parallel, timeout_s, show_dag, report_path, tuple(explicit), resources)
+    return Settings(
+        max_parallel,
+        timeout_s,
+        show_dag,
+        report_path,
+        tuple(explicit),
+        resources,
+        summary_path=_summary_path(config),
+        github_summary=bool(config.getini("flowrun_github_summary")),
+        report_results=bool(config.getini("flowrun_report_results")),
+    )
+
+
+def _summary_path(config: pytest.Config) -> Path | None:
+    """``--flowrun-summary`` from the invocation directory, or ``flowrun_summary`` from the
+    ini file's; raises ``pytest.UsageError`` for an empty path on the command line."""
+    cli = config.getoption("flowrun_summary")
+    if cli is not None:
+        if not str(cli).strip():
+            raise pytest.UsageError("--flowrun-summary needs a file path, got ''")
+        return config.invocation_params.dir / Path(cli)
+    ini = config.getini("flowrun_summary")
+    if isinstance(ini, str) and ini.strip():
+        base = config.inipath.parent if config.inipath is not None else config.rootpath
+        return base / Path(ini.strip())
+    return None
 
 
 def _resources(raw: str, where: str) -> tuple[tuple[str, int], ...]:

@@ -4,7 +4,7 @@ The report itself is the runtime's (``flowrun._report.build_report``); this modu
 what the plugin needs of it: whether it holds a failure, which teardowns failed, and the
 ``--flowrun-report`` file with the session's selection and options.
 
-Imports the plugin's ``_options``; the runtime only inside ``build_report``.
+Imports the plugin's ``_options`` and ``_redact``; the runtime only inside ``build_report``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_flowrun._options import Settings
+from pytest_flowrun._redact import redact_report
 
 if TYPE_CHECKING:
     from flowrun.state import StateStore
@@ -72,7 +73,8 @@ def write_report(
     excluded: Sequence[str],
 ) -> None:
     """Write ``report`` (or an empty one) with the selection and options as JSON to
-    ``settings.report_path``, one file per pytest-xdist worker.
+    ``settings.report_path``, one file per pytest-xdist worker; without the task results
+    unless ``settings.report_results``, URL passwords masked (``_redact``).
 
     Raises ``pytest.UsageError`` naming the path when it cannot be written.
     """
@@ -84,6 +86,7 @@ def write_report(
     data["excluded"] = list(excluded)
     data["max_parallel"] = settings.max_parallel
     data["default_timeout_s"] = settings.timeout_s
+    data = redact_report(data, results=settings.report_results)
     # Each pytest-xdist worker runs its own setup: one report per worker.
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker:

@@ -31,6 +31,7 @@ from pytest_flowrun._names import DAG_NAME
 from pytest_flowrun._options import Settings
 from pytest_flowrun._portal import LoopPortal
 from pytest_flowrun._progress import Progress
+from pytest_flowrun._redact import mask_url_passwords
 from pytest_flowrun._report import (
     build_report,
     has_failures,
@@ -40,6 +41,7 @@ from pytest_flowrun._report import (
 )
 from pytest_flowrun._selection import Selection, check_resources, select
 from pytest_flowrun._signals import Signals, import_what_the_run_needs
+from pytest_flowrun._summary import write_session_summary
 
 if TYPE_CHECKING:
     from flowrun.scheduler import ActiveRun, TaskFailedError
@@ -300,6 +302,8 @@ class SetupSession:
                 selection.selected if selection is not None else (),
                 selection.excluded if selection is not None else (),
             )
+        if self.discovery.entries or self.report:
+            write_session_summary(self.config, self.settings, self.report)
         report = self.report
         if report is None:
             return
@@ -354,7 +358,8 @@ def _exit_status(interrupt: BaseException) -> int:
 def _skip_text(exc: TaskFailedError, cause: BaseException | None) -> str:
     """The reason a test needing a skipped task is skipped."""
     reason = str(cause) if cause is not None else ""
-    return f"flowrun: task {exc.cause!r} skipped" + (f": {reason}" if reason else "")
+    text = f"flowrun: task {exc.cause!r} skipped" + (f": {reason}" if reason else "")
+    return mask_url_passwords(text)
 
 
 def _failure_text(exc: TaskFailedError, run: ActiveRun) -> str:
@@ -374,7 +379,7 @@ def _failure_text(exc: TaskFailedError, run: ActiveRun) -> str:
         what += "was cancelled"
     else:
         what += "failed" + (f": {error}" if error is not None else "")
-    return f"flowrun: {what}"
+    return mask_url_passwords(f"flowrun: {what}")  # it ends up in CI logs
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,6 +1,6 @@
 """What the plugin prints: the selected DAG before the tests, the run in the summary.
 
-Imports the plugin's ``_report``; the runtime only inside functions.
+Imports the plugin's ``_redact`` and ``_report``; the runtime only inside functions.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_flowrun._redact import redact_report
 from pytest_flowrun._report import has_failures, teardown_failures, teardown_text
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ def write_summary(
 ) -> None:
     """The summary section: one line of totals, every failure with its traceback once,
     teardown failures, and with ``table`` the per-task table and the critical path."""
+    report = redact_report(report)  # no results, no URL passwords: terminals end up in CI logs
     tasks: dict[str, dict[str, Any]] = report["tasks"]
     bad = has_failures(report)
     reporter.write_sep("=", title, red=bad, green=not bad, bold=True)

@@ -35,11 +35,18 @@ class XdistController:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Fail the session for a task that failed on any worker."""
+        """Fail the session for a task that failed on any worker; write the CI summary,
+        one section per worker."""
         if session.exitstatus == pytest.ExitCode.OK and any(
             has_failures(report) for report in self.reports.values()
         ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        from pytest_flowrun._summary import write_summaries
+
+        write_summaries(
+            self.settings,
+            [(f"flowrun ({worker})", report) for worker, report in sorted(self.reports.items())],
+        )
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """One summary section per worker that ran tasks."""

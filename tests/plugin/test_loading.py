@@ -164,10 +164,15 @@ def test_importing_the_plugin_imports_neither_the_runtime_nor_asyncio(
 _LAZY_MODULES = (
     "_discovery",
     "_durations",
+    "_markdown",
+    "_mermaid",
     "_portal",
+    "_progress",
+    "_redact",
     "_report",
     "_selection",
     "_session",
+    "_summary",
     "_terminal",
     "_xdist",
 )
