@@ -70,8 +70,9 @@ def write_summaries(settings: Settings, reports: Sequence[tuple[str, dict[str, A
 def write_session_summary(
     config: pytest.Config, settings: Settings, report: dict[str, Any] | None
 ) -> None:
-    """The summary of a session without pytest-xdist (a worker leaves it to the
-    controller): ``report``, or an empty one when the run never started."""
-    if hasattr(config, "workerinput"):
+    """The summary of a session without pytest-xdist (under xdist the controller writes
+    the workers' reports): ``report``, or an empty one when the run never started."""
+    distributed = getattr(config.option, "dist", "no") != "no"  # an xdist controller
+    if hasattr(config, "workerinput") or distributed:
         return
     write_summaries(settings, [("flowrun", report if report is not None else empty_report())])

@@ -166,5 +166,6 @@ def test_tick_is_called_between_slices_with_the_seconds_waited(portal: LoopPorta
         return "done"
 
     assert portal.call(slow(), tick=waited.append) == "done"
-    assert waited and waited == sorted(waited)
+    assert waited
+    assert waited == sorted(waited)
     assert 0.2 <= waited[0] <= waited[-1] < 5
