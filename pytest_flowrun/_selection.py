@@ -18,6 +18,7 @@ import pytest
 
 from pytest_flowrun._discovery import Discovery, TaskEntry
 from pytest_flowrun._names import DAG_NAME, GENERATED_ATTRIBUTE
+from pytest_flowrun._params import parametrized_problems
 
 if TYPE_CHECKING:
     from flowrun.dag import Dag
@@ -71,6 +72,8 @@ def select(session: pytest.Session, discovery: Discovery) -> Selection | None:
     if errors or full is None:
         raise pytest.UsageError(problems(errors))
     direct = _requested(session, full, discovery, errors)
+    if direct:
+        errors.extend(parametrized_problems(session, full, discovery))
     if errors:
         raise pytest.UsageError(problems(errors))
     selected: tuple[str, ...] = ()
