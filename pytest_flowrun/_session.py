@@ -27,6 +27,8 @@ import pytest
 
 from pytest_flowrun._discovery import Discovery
 from pytest_flowrun._durations import expected_durations, save_durations
+from pytest_flowrun._dynamic import not_in_run, requested_tasks
+from pytest_flowrun._interop import register_interop, task_failed, waiting_note
 from pytest_flowrun._names import DAG_NAME
 from pytest_flowrun._options import Settings
 from pytest_flowrun._portal import LoopPortal
@@ -103,6 +105,8 @@ class SetupSession:
         """
         self.selection = selection = select(session, self.discovery)
         if selection is not None:
+            register_interop(self.config, lambda: self._run)
+        if selection is not None:
             check_resources(selection, dict(self.settings.resources))
         if selection is not None and self.settings.show_dag:
             from pytest_flowrun._terminal import write_dag
@@ -121,24 +125,22 @@ class SetupSession:
 
         run = self._ensure_run(name, request)
         if name not in run.dag.index:
-            pytest.fail(
-                f"flowrun: task {name!r} was requested after the setup run started, but no "
-                "selected test asked for it at collection (request.getfixturevalue?); "
-                "name it as a parameter of the test or of one of its fixtures",
-                pytrace=False,
-            )
+            pytest.fail(not_in_run(name), pytrace=False)
         try:
             with self._progress.waiting(request.node.name, name, run) as tick:
                 return self._portal.call(run.result(name), check=self.check_interrupt, tick=tick)
         except TaskFailedError as exc:
-            cause = exc.__cause__
+            cause, failed = exc.__cause__, exc.cause
             skipped = isinstance(cause, self.SKIP_EXCEPTIONS)
             message = _skip_text(exc, cause) if skipped else _failure_text(exc, run)
+        except pytest.fail.Exception as exc:  # pytest-timeout's signal method, for one
+            exc.add_note(waiting_note(name, run))
+            raise
         # Outside the except block, so the report shows this line and no exception chain.
         self.check_interrupt()  # a task stopped the run: that, not this task, ends the test
         if skipped:
             pytest.skip(message)
-        pytest.fail(message, pytrace=False)
+        raise task_failed(message, failed)
 
     def check_interrupt(self) -> None:
         """Raise on the main thread the interrupt that a task raised, if one did.
@@ -207,8 +209,9 @@ class SetupSession:
         selection = self.selection
         if selection is None:
             raise RuntimeError("flowrun: a task fixture was set up before collection finished")
-        if name not in selection.selected:  # asked for dynamically, before the run started
-            self.selection = selection = selection.including(name)
+        for wanted in (name, *requested_tasks(request, self.discovery.entries)):
+            if wanted not in selection.selected:  # asked for dynamically (_dynamic)
+                self.selection = selection = selection.including(wanted)
         entries = self.discovery.entries
         specs = []
         for task_name in selection.selected:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from flowrun.dag import Dag
 
 _FAILED = ("FAILED", "TIMED_OUT")
+#: The summary claims a speed-up only for a setup span and serial time of at least this.
+MIN_SPEEDUP_SPAN_S = 0.1
 
 
 def write_dag(
@@ -116,7 +118,9 @@ def summary_line(report: dict[str, Any]) -> str:
     serial = float(report["serial_s"] or 0.0)
     # An interrupted run's span is cut short: a speed-up computed from it would flatter.
     interrupted = report.get("status") == "CANCELLED"
-    speed = f", {serial / span:.2f}x speed-up" if span > 0 and not interrupted else ""
+    # Below MIN_SPEEDUP_SPAN_S the ratio is mostly the run's own overhead: no claim.
+    claim = span >= MIN_SPEEDUP_SPAN_S and serial >= MIN_SPEEDUP_SPAN_S and not interrupted
+    speed = f", {serial / span:.2f}x speed-up" if claim else ""
     return f"flowrun: {', '.join(parts)}; setup {span:.2f}s, serial {serial:.2f}s{speed}"
 
 
