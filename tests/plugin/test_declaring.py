@@ -352,7 +352,9 @@ class TestTaskFixtures:
         suite.tests("def test_api(api):\n    assert api == ('eu', {'db': 'db'}, True)\n")
         result = suite.run("--setup-show")
         result.assert_outcomes(passed=1)
-        result.stdout.fnmatch_lines(["*SETUP    S api (fixtures used: db, tmp_path_factory)"])
+        result.stdout.fnmatch_lines(
+            ["*SETUP    S api (fixtures used: db, tmp_path_factory) [[]flowrun: SUCCESS, ran *"]
+        )
 
     def test_a_task_needing_a_context_without_the_hook_errors_saying_so(self, suite: Suite) -> None:
         suite.conftest(
@@ -420,7 +422,11 @@ class TestFixtureTooling:
         result = suite.run("--setup-show")
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines(
-            ["*SETUP    S db", "*SETUP    S migrate (fixtures used: db)", "*TEARDOWN S migrate"]
+            [
+                "*SETUP    S db [[]flowrun: SUCCESS, ran *",
+                "*SETUP    S migrate (fixtures used: db) [[]flowrun: SUCCESS, ran *",
+                "*TEARDOWN S migrate",
+            ]
         )
 
     def test_setup_plan_runs_nothing(self, suite: Suite) -> None:

@@ -164,8 +164,11 @@ def test_importing_the_plugin_imports_neither_the_runtime_nor_asyncio(
 _LAZY_MODULES = (
     "_discovery",
     "_durations",
+    "_dynamic",
+    "_interop",
     "_markdown",
     "_mermaid",
+    "_params",
     "_portal",
     "_progress",
     "_redact",

@@ -361,5 +361,5 @@ class TestDynamicRequests:
         result = suite.run()
         result.assert_outcomes(passed=1, failed=1)
         result.stdout.fnmatch_lines(
-            ["*flowrun: task 'cache' was requested after the setup run started*"]
+            ["*flowrun: task 'cache' was requested dynamically * after the setup run had started*"]
         )
