@@ -32,17 +32,35 @@ def write_dag(
     """Print the DAG of the selected tasks and the tasks left out (``--flowrun-dag``),
     with the resource caps, if any."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
-        return
-    reporter.ensure_newline()
-    reporter.write_sep("-", "flowrun: setup DAG")
+    if reporter is not None:
+        write_dag_lines(reporter, dag_lines(full, selected, excluded, resources))
+
+
+def dag_lines(
+    full: Dag,
+    selected: Sequence[str],
+    excluded: Sequence[str],
+    resources: Mapping[str, int] | None = None,
+) -> list[str]:
+    """The lines ``write_dag`` prints under its title (a pytest-xdist worker sends them to
+    the controller, which prints them)."""
     if selected:
-        for line in full.subgraph(selected).render(resources=resources or None).splitlines():
-            reporter.write_line(line)
+        lines = full.subgraph(selected).render(resources=resources or None).splitlines()
     else:
-        reporter.write_line("no selected test needs a setup task")
+        lines = ["no selected test needs a setup task"]
     if excluded:
-        reporter.write_line(f"excluded by selection: {', '.join(excluded)}")
+        lines.append(f"excluded by selection: {', '.join(excluded)}")
+    return lines
+
+
+def write_dag_lines(
+    reporter: pytest.TerminalReporter, lines: Sequence[str], title: str = "flowrun: setup DAG"
+) -> None:
+    """Print ``lines`` (``dag_lines``) under ``title``."""
+    reporter.ensure_newline()
+    reporter.write_sep("-", title)
+    for line in lines:
+        reporter.write_line(line)
 
 
 def write_summary(
