@@ -40,6 +40,9 @@ class Settings:
     github_summary: bool = True
     #: ``flowrun_report_results``: keep the task results in the JSON report.
     report_results: bool = False
+    #: ``--flowrun-fixture`` and ``flowrun_fixtures``: session fixtures (names or fnmatch
+    #: patterns) that join the setup DAG as tasks (``_promote``).
+    fixtures: tuple[str, ...] = ()
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -113,6 +116,22 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "flowrun_resources",
         "flowrun: caps of the resources setup tasks declare, e.g. docker=2 db=1",
+        type="string",
+        default="",
+    )
+    group.addoption(
+        "--flowrun-fixture",
+        dest="flowrun_fixture",
+        metavar="NAME",
+        action="append",
+        default=None,
+        help="Run session fixture NAME (or an fnmatch pattern; '*' for every session "
+        "fixture) as a setup task, without changing its code; repeatable. "
+        "Ini: flowrun_fixtures.",
+    )
+    parser.addini(
+        "flowrun_fixtures",
+        "flowrun: session fixtures (names or fnmatch patterns) run as setup tasks",
         type="string",
         default="",
     )
@@ -219,7 +238,22 @@ def read_settings(config: pytest.Config) -> Settings:
         summary_path=_summary_path(config),
         github_summary=bool(config.getini("flowrun_github_summary")),
         report_results=bool(config.getini("flowrun_report_results")),
+        fixtures=_fixtures(config, explicit),
     )
+
+
+def _fixtures(config: pytest.Config, explicit: list[str]) -> tuple[str, ...]:
+    """The promoted fixtures: ``--flowrun-fixture`` (repeatable) and ``flowrun_fixtures``
+    together, each a name or a pattern, in the order given."""
+    names: list[str] = []
+    ini = config.getini("flowrun_fixtures")
+    for raw in [ini if isinstance(ini, str) else "", *(config.getoption("flowrun_fixture") or ())]:
+        for name in str(raw).split():
+            if name not in names:
+                names.append(name)
+    if names:
+        explicit.append("flowrun_fixtures")
+    return tuple(names)
 
 
 def _summary_path(config: pytest.Config) -> Path | None:

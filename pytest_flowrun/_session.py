@@ -33,6 +33,7 @@ from pytest_flowrun._names import DAG_NAME
 from pytest_flowrun._options import Settings
 from pytest_flowrun._portal import LoopPortal
 from pytest_flowrun._progress import Progress
+from pytest_flowrun._promote import prime_shared_services
 from pytest_flowrun._redact import mask_url_passwords
 from pytest_flowrun._report import (
     build_report,
@@ -217,6 +218,7 @@ class SetupSession:
         for task_name in selection.selected:
             entry = entries[task_name]
             bound = {arg: request.getfixturevalue(arg) for arg in entry.fixture_args}
+            prime_shared_services(bound)
             specs.append(entry.spec_to_run(bound))
         dag = build_dag(DAG_NAME, specs)
         context = self.config.hook.pytest_flowrun_context(config=self.config)

@@ -74,6 +74,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Validate the tasks and select those the selected tests need (nothing runs yet)."""
     state = session.config.stash.get(_SESSION, None)
+    settings = session.config.stash.get(_SETTINGS, None)
+    if settings is not None and settings.fixtures:  # flowrun_fixtures: make them tasks first
+        from pytest_flowrun._promote import promote
+
+        state = _session(session.config)
+        promote(session, state.discovery, settings.fixtures, state.value_of)
     if state is not None:
         state.prepare(session)
 

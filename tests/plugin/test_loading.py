@@ -171,6 +171,7 @@ _LAZY_MODULES = (
     "_params",
     "_portal",
     "_progress",
+    "_promote",
     "_redact",
     "_report",
     "_selection",
