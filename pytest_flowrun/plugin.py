@@ -68,6 +68,11 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_flowrun._xdist import XdistController
 
         config.pluginmanager.register(XdistController(settings), "flowrun-xdist")
+    elif hasattr(config, "workerinput"):  # a pytest-xdist worker
+        from pytest_flowrun._xdist import XdistWorker
+
+        worker = XdistWorker(config, lambda: config.stash.get(_SESSION, None))
+        config.pluginmanager.register(worker, "flowrun-xdist-worker")
 
 
 @pytest.hookimpl(trylast=True)

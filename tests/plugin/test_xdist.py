@@ -134,3 +134,84 @@ def slow(db):
     assert suite.log().count("db down") == 2, output
     assert len(pids(suite.path)) == 2
     assert alive(suite.path) == []
+
+
+@pytest.mark.parametrize("where", ["", "sub"], ids=["root-conftest", "nested-conftest"])
+def test_a_usage_error_on_the_workers_is_printed_once_with_its_exit_code(
+    suite: Suite, where: str
+) -> None:
+    # Each worker validates the DAG after its collection; the controller, which does not
+    # collect, prints what the workers refused once, as without xdist.
+    suite.conftest(
+        """
+        from flowrun import task
+
+        @task(deps=["missing"])
+        def db(missing):
+            return "db"
+        """,
+        where=where,
+    )
+    suite.tests("def test_a(db): pass\ndef test_b(): pass\n", name=f"{where or '.'}/test_a.py")
+    result = suite.run_subprocess("-n", "2")
+    output = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in output, output
+    message = "flowrun: task 'db' depends on 'missing', which is not registered"
+    assert output.count(message) == 1, output
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_cycle_found_on_the_workers_is_printed_once(suite: Suite) -> None:
+    suite.conftest(
+        """
+        from flowrun import task
+
+        @task(deps=["b"])
+        def a(b):
+            return "a"
+
+        @task(deps=["a"])
+        def b(a):
+            return "b"
+        """,
+        where="sub",
+    )
+    suite.tests("def test_a(a): pass\n", name="sub/test_a.py")
+    result = suite.run_subprocess("-n", "2")
+    output = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in output, output
+    message = "flowrun: tasks depend on each other in a cycle: a -> b -> a"
+    assert output.count(message) == 1, output
+    assert "Interrupted" not in output, output
+    result.stderr.fnmatch_lines([f"ERROR: {message} *"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_the_dag_is_printed_once_by_the_controller(suite: Suite) -> None:
+    suite.conftest(
+        """
+        from flowrun import task
+
+        @task
+        def db():
+            return "db"
+
+        @task(deps=[db])
+        def api(db):
+            return "api"
+
+        @task
+        def unused():
+            return "unused"
+        """
+    )
+    suite.tests("def test_a(api): pass\ndef test_b(db): pass\n")
+    result = suite.run_subprocess("-n", "2", "--flowrun-dag")
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str()
+    assert output.count("flowrun: setup DAG") == 1, output
+    assert output.count("excluded by selection: unused") == 1, output
+    result.stdout.fnmatch_lines(
+        ["*flowrun: setup DAG*", "*db*", "*api*", "*= flowrun [[]gw?[]] =*"]
+    )
