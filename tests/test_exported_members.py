@@ -190,6 +190,7 @@ def _drawn_tree() -> dict[str, str]:
 
 def _all_subclasses(cls: type) -> set[type]:
     found: set[type] = set()
+    sub: type
     for sub in cls.__subclasses__():
         found |= {sub, *_all_subclasses(sub)}
     return found

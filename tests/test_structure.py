@@ -54,8 +54,8 @@ def imports_of(tree: ast.Module, package: str, known: set[str]) -> set[str]:
             found.update(
                 f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in known
             )
-        for child in ast.iter_child_nodes(node):
-            visit(child)
+        for inner in ast.iter_child_nodes(node):
+            visit(inner)
 
     visit(tree)
     return found
