@@ -19,7 +19,9 @@ one into a task, as if ``@task`` had been written above it:
 A name or pattern that matches no fixture the session knows, a fixture that is not
 session-scoped, parametrized, defined more than once, or that needs a narrower-scoped
 fixture is refused with a ``pytest.UsageError``. A pattern skips what is not
-session-scoped and pytest's own fixtures; a name matching them is refused.
+session-scoped, pytest's own fixtures and private ones (``_name``: a plugin's internals,
+which it may request dynamically, out of the run's sight); a name is refused for the
+first two, and taken as given for the last.
 
 pytest has no public API to find or change a fixture's definition after collection: this
 module reads every ``FixtureDef`` from ``session._fixturemanager`` and sets ``FixtureDef.func``
@@ -113,6 +115,7 @@ def _matching(known: dict[str, list[Any]], wanted: Sequence[str]) -> tuple[list[
             n
             for n, defs in known.items()
             if fnmatch.fnmatchcase(n, pattern)
+            and not n.startswith("_")  # a plugin's internals, often requested dynamically
             and defs
             and all(d.scope == "session" and not _builtin(d) for d in defs)
         ]

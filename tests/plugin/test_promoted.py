@@ -177,11 +177,17 @@ def test_a_failing_promoted_fixture_fails_its_tests_only(servers: Suite) -> None
     assert_no_child_left(servers)
 
 
-def test_a_star_promotes_every_session_fixture(servers: Suite) -> None:
+def test_a_star_promotes_every_session_fixture_but_private_ones(servers: Suite) -> None:
     servers.ini("redis_port = 6380", "flowrun_fixtures = *")
+    # pytest-asyncio requests its private session fixtures dynamically: left alone.
+    servers.tests(
+        "import pytest\n\n@pytest.mark.asyncio\nasync def test_async():\n    pass\n",
+        name="test_async.py",
+    )
     result = run(servers, "--flowrun-dag")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["*app (sync generator) <- postgresql_proc, redis_proc"])
+    result.stdout.no_fnmatch_line("*_session_scoped_runner*")
     assert_no_child_left(servers)
 
 
