@@ -227,6 +227,7 @@ def read_settings(config: pytest.Config) -> Settings:
 
     raw, where = value("flowrun_resources")
     resources = _resources(raw, where) if raw is not None else ()
+    fixtures = _fixtures(config, explicit)
 
     return Settings(
         max_parallel,
@@ -238,7 +239,7 @@ def read_settings(config: pytest.Config) -> Settings:
         summary_path=_summary_path(config),
         github_summary=bool(config.getini("flowrun_github_summary")),
         report_results=bool(config.getini("flowrun_report_results")),
-        fixtures=_fixtures(config, explicit),
+        fixtures=fixtures,
     )
 
 

@@ -98,6 +98,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     line = f"flowrun: max_parallel={settings.max_parallel}, timeout={timeout}"
     if settings.resources:
         line += ", resources=" + " ".join(f"{n}={c}" for n, c in settings.resources)
+    if settings.fixtures:
+        line += ", fixtures=" + " ".join(settings.fixtures)
     return line
 
 

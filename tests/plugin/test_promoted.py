@@ -195,7 +195,12 @@ def test_the_command_line_option_promotes_too(servers: Suite) -> None:
     servers.ini("redis_port = 6380")
     result = run(servers, "--flowrun-fixture=postgresql_proc", "--flowrun-fixture", "redis_*", "-v")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["flowrun: 2 tasks run, 0 failed, 0 skipped*"])
+    result.stdout.fnmatch_lines(
+        [
+            "flowrun: max_parallel=16, timeout=none, fixtures=postgresql_proc redis_*",
+            "flowrun: 2 tasks run, 0 failed, 0 skipped*",
+        ]
+    )
 
 
 def test_without_the_plugin_they_are_plain_fixtures(servers: Suite) -> None:
