@@ -16,6 +16,9 @@ import pytest
 #: (a test pins the two together).
 DEFAULT_MAX_PARALLEL = 16
 
+#: ``--flowrun-loop``: where async tasks run; the first is the default.
+LOOP_MODES = ("thread", "asyncio-session")
+
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -43,6 +46,9 @@ class Settings:
     #: ``--flowrun-fixture`` and ``flowrun_fixtures``: session fixtures (names or fnmatch
     #: patterns) that join the setup DAG as tasks (``_promote``).
     fixtures: tuple[str, ...] = ()
+    #: ``--flowrun-loop``: ``thread`` (flowrun's own loop) or ``asyncio-session``
+    #: (pytest-asyncio's session loop, ``_borrowed_loop``).
+    loop: str = LOOP_MODES[0]
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -135,6 +141,21 @@ def add_options(parser: pytest.Parser) -> None:
         type="string",
         default="",
     )
+    group.addoption(
+        "--flowrun-loop",
+        dest="flowrun_loop",
+        metavar="MODE",
+        default=None,
+        help="Where async setup tasks run: 'thread' (flowrun's own loop, the default) or "
+        "'asyncio-session' (pytest-asyncio's session loop, so tasks can hand "
+        "session-loop tests live clients). Ini: flowrun_loop.",
+    )
+    parser.addini(
+        "flowrun_loop",
+        "flowrun: where async setup tasks run (thread or asyncio-session)",
+        type="string",
+        default="",
+    )
     parser.addini(
         "flowrun_max_parallel",
         "flowrun: the most setup tasks running at once (a whole number >= 1)",
@@ -211,6 +232,13 @@ def read_settings(config: pytest.Config) -> Settings:
             )
         show_dag = raw.lower() in _TRUE
 
+    raw, where = value("flowrun_loop")
+    loop = LOOP_MODES[0] if raw is None else raw
+    if loop not in LOOP_MODES:
+        raise pytest.UsageError(
+            f"{where}={raw!r} is invalid: expected one of {', '.join(LOOP_MODES)}"
+        )
+
     report_path: Path | None = None
     cli_report = config.getoption("flowrun_report")
     if cli_report is not None:
@@ -240,6 +268,7 @@ def read_settings(config: pytest.Config) -> Settings:
         github_summary=bool(config.getini("flowrun_github_summary")),
         report_results=bool(config.getini("flowrun_report_results")),
         fixtures=fixtures,
+        loop=loop,
     )
 
 

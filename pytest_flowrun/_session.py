@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_flowrun._borrowed_loop import session_portal
 from pytest_flowrun._discovery import Discovery
 from pytest_flowrun._durations import expected_durations, save_durations
 from pytest_flowrun._dynamic import not_in_run, requested_tasks
@@ -247,6 +248,8 @@ class SetupSession:
         import_what_the_run_needs()
         expected = expected_durations(self.config, selection.selected)
         self._store = store
+        # --flowrun-loop asyncio-session: pytest-asyncio's runner, set up before _finalize.
+        self._portal = session_portal(self._portal, self.settings.loop, request)
         self._portal.start()
 
         async def start() -> ActiveRun:

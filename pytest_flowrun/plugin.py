@@ -73,6 +73,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
         worker = XdistWorker(config, lambda: config.stash.get(_SESSION, None))
         config.pluginmanager.register(worker, "flowrun-xdist-worker")
+    if settings.loop == "asyncio-session":  # refused here without a recent pytest-asyncio
+        from pytest_flowrun._borrowed_loop import AsyncioSessionLoop
+
+        config.pluginmanager.register(AsyncioSessionLoop(config), "flowrun-asyncio-session")
 
 
 @pytest.hookimpl(trylast=True)

@@ -162,6 +162,7 @@ def test_importing_the_plugin_imports_neither_the_runtime_nor_asyncio(
 
 #: The plugin's modules that ``plugin`` imports only once a suite has tasks (or xdist).
 _LAZY_MODULES = (
+    "_borrowed_loop",
     "_discovery",
     "_durations",
     "_dynamic",

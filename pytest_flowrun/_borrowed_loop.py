@@ -1,0 +1,232 @@
+"""``--flowrun-loop asyncio-session``: the setup run on pytest-asyncio's session loop.
+
+pytest-asyncio (1.x) keeps its session-scoped loop in an ``asyncio.Runner``, the value of
+its private fixture ``_session_scoped_runner``; the loop runs only inside that runner's
+``run``, on the main thread, for one session-loop test or async fixture at a time, and is
+idle in between. ``BorrowedLoopPortal`` keeps it running from a thread of flowrun's own
+(the *driver*) whenever pytest does not, and hands it over around each ``run``: the
+runner's ``run`` is wrapped with "stop the driver, run, restart the driver". Tasks and
+session-loop tests then share one loop, so what a task creates (a server, a client, a
+queue) works in those tests. The hand-over wraps ``run`` and not the loop's
+``run_until_complete``: ``run`` is where pytest-asyncio enters the loop, always on the
+main thread, never nested.
+
+The portal never closes the loop: it stops its driver after the run's teardown, and
+pytest-asyncio's runner closes the loop afterwards (the session finalizer that tears the
+run down is registered after the runner is set up, so it runs before the runner's).
+
+``AsyncioSessionLoop`` holds the mode's checks, refused with ``pytest.UsageError`` before
+anything runs: pytest-asyncio missing, older than ``OLDEST_PYTEST_ASYNCIO``, or a
+``pytest_asyncio_loop_factories`` implementation (it rebuilds the session loop).
+
+Imports pytest, the standard library and ``_portal``; registered by ``plugin`` only in
+this mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from pytest_flowrun._portal import _POLL_S, LoopPortal
+
+T = TypeVar("T")
+
+#: The oldest pytest-asyncio whose session loop lives in ``_session_scoped_runner``.
+OLDEST_PYTEST_ASYNCIO = (1, 2)
+#: pytest-asyncio's private fixture holding the session loop's ``asyncio.Runner``.
+RUNNER_FIXTURE = "_session_scoped_runner"
+#: pytest-asyncio's hook that builds its loops from factories (1.4 and later).
+LOOP_FACTORIES_HOOK = "pytest_asyncio_loop_factories"
+#: The mode's name, as ``--flowrun-loop`` takes it.
+MODE = "asyncio-session"
+
+
+class AsyncioSessionLoop:
+    """The checks of ``--flowrun-loop asyncio-session``, registered at configure.
+
+    Raises ``pytest.UsageError`` when pytest-asyncio is missing or too old (at once), and
+    when a ``pytest_asyncio_loop_factories`` hook is implemented (after collection, when
+    every conftest is loaded, before any test runs).
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        oldest = ".".join(map(str, OLDEST_PYTEST_ASYNCIO))
+        try:
+            installed = version("pytest-asyncio")
+        except PackageNotFoundError:
+            installed = None
+        if installed is None or not config.pluginmanager.hasplugin("asyncio"):
+            raise pytest.UsageError(
+                f"--flowrun-loop {MODE} needs pytest-asyncio {oldest} or later, loaded: "
+                "pip install 'pytest-asyncio>=" + oldest + "' (and do not pass -p no:asyncio), "
+                "or use --flowrun-loop thread"
+            )
+        if _version_tuple(installed) < OLDEST_PYTEST_ASYNCIO:
+            raise pytest.UsageError(
+                f"--flowrun-loop {MODE} needs pytest-asyncio {oldest} or later, "
+                f"found {installed}: upgrade it, or use --flowrun-loop thread"
+            )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Refuse a ``pytest_asyncio_loop_factories`` implementation."""
+        hook = getattr(session.config.hook, LOOP_FACTORIES_HOOK, None)
+        impls = hook.get_hookimpls() if hook is not None else []
+        if impls:
+            names = ", ".join(sorted({impl.plugin_name for impl in impls}))
+            raise pytest.UsageError(
+                f"--flowrun-loop {MODE} cannot share a session loop that "
+                f"{LOOP_FACTORIES_HOOK} rebuilds (implemented in {names}): remove that "
+                "hook, or use --flowrun-loop thread"
+            )
+
+
+def session_portal(portal: LoopPortal, mode: str, request: pytest.FixtureRequest) -> LoopPortal:
+    """The portal the run uses: ``portal`` itself in ``thread`` mode, else a
+    ``BorrowedLoopPortal`` over pytest-asyncio's session runner, requested now (so that it
+    is torn down after the run). Raises ``RuntimeError`` if that fixture is not a runner."""
+    if mode != MODE or isinstance(portal, BorrowedLoopPortal):
+        return portal
+    runner = request.getfixturevalue(RUNNER_FIXTURE)
+    if not isinstance(runner, asyncio.Runner):
+        raise RuntimeError(
+            f"pytest-asyncio's {RUNNER_FIXTURE!r} is a {type(runner).__name__}, not an "
+            f"asyncio.Runner: --flowrun-loop {MODE} does not support this pytest-asyncio; "
+            "use --flowrun-loop thread"
+        )
+    borrowed = BorrowedLoopPortal("flowrun-session-loop", runner)
+    borrowed.on_interrupt = portal.on_interrupt
+    return borrowed
+
+
+class BorrowedLoopPortal(LoopPortal):
+    """A ``LoopPortal`` over a loop that an ``asyncio.Runner`` owns and runs now and then.
+
+    ``start`` wraps the runner's ``run`` and starts the driver; ``call`` is the parent's
+    (a coroutine submitted thread-safely, waited for in slices), after making sure the
+    loop is driven; ``stop`` stops the driver and unwraps ``run``, leaving the loop open
+    for its runner to close. ``call`` and ``start`` from code running on the loop itself
+    (a task fixture requested dynamically in a session-loop test) raise ``RuntimeError``
+    instead of deadlocking.
+    """
+
+    def __init__(self, name: str, runner: asyncio.Runner) -> None:
+        super().__init__(name)
+        self._runner = runner
+        #: The thread running the loop while pytest does not, and whether it was asked
+        #: to stop (the loop's ``stop`` is scheduled once per driver thread: a second one
+        #: would stop the runner's next ``run`` early).
+        self._driver: tuple[threading.Thread, asyncio.AbstractEventLoop] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        """Wrap the runner's ``run`` and drive its loop, unless already started."""
+        if self._loop is not None:
+            return
+        loop = self._runner.get_loop()
+        _refuse_inside(loop)
+        original = self._runner.run
+
+        def run(coro: Coroutine[Any, Any, T], *, context: Any = None) -> T:
+            if _running_here() is not None:  # the runner raises "called from a running loop"
+                return original(coro, context=context)
+            self._pause()
+            try:
+                return original(coro, context=context)
+            finally:
+                self._resume()
+
+        self._runner.run = run  # type: ignore[method-assign]
+        self._loop = loop
+        self._resume()
+
+    def call(
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        check: Callable[[], None] | None = None,
+        tick: Callable[[float], None] | None = None,
+    ) -> T:
+        """``LoopPortal.call``, after refusing a call from the loop and resuming the driver
+        (a Ctrl-C during a hand-over may have left it stopped)."""
+        loop = self._loop
+        if loop is not None:
+            try:
+                _refuse_inside(loop)
+            except RuntimeError:
+                coro.close()
+                raise
+            self._resume()
+        return super().call(coro, check=check, tick=tick)
+
+    def stop(self) -> None:
+        """Stop the driver and give the runner its ``run`` back; the loop stays open."""
+        if self._loop is None:
+            return
+        self._pause()
+        self._loop = None
+        vars(self._runner).pop("run", None)
+
+    def abandon(self) -> None:
+        """Ask the driver to stop, without waiting; give the runner its ``run`` back."""
+        self._loop = None
+        vars(self._runner).pop("run", None)
+        if self._driver is not None and not self._stopping:
+            loop = self._driver[1]
+            self._stopping = True
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(loop.stop)
+
+    def _resume(self) -> None:
+        """Drive the loop from a thread, unless it is driven, stopped, or running here."""
+        loop = self._loop
+        if loop is None or _running_here() is not None:
+            return
+        self._pause()  # a driver asked to stop and not yet gone: wait for it
+        thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
+        self._driver, self._stopping = (thread, loop), False
+        thread.start()
+
+    def _pause(self) -> None:
+        """Stop the driver and wait until it no longer runs the loop (Ctrl-C interrupts)."""
+        if self._driver is None:
+            return
+        driver, loop = self._driver
+        if not self._stopping:
+            self._stopping = True
+            loop.call_soon_threadsafe(loop.stop)
+        while driver.is_alive():
+            driver.join(_POLL_S)
+        self._driver = None
+
+
+def _running_here() -> asyncio.AbstractEventLoop | None:
+    """The loop running in the calling thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _refuse_inside(loop: asyncio.AbstractEventLoop) -> None:
+    """Raise ``RuntimeError`` if called from code running on ``loop`` (it would deadlock)."""
+    if _running_here() is loop:
+        raise RuntimeError(
+            "flowrun: a task was requested from code running on pytest-asyncio's session "
+            "loop, which would wait for the loop it blocks; name the task as a parameter "
+            "of the test or fixture (or in @pytest.mark.usefixtures) instead of requesting "
+            "it with request.getfixturevalue"
+        )
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    """``"1.5.0"`` as ``(1, 5)``; the leading numbers only."""
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:2])

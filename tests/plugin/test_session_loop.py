@@ -1,0 +1,352 @@
+"""``--flowrun-loop asyncio-session``: async tasks on pytest-asyncio's session loop, handing
+session-loop tests and fixtures live objects; the option, its refusals, and the private
+parts of pytest-asyncio it relies on."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import pytest
+
+from pytest_flowrun._borrowed_loop import (
+    LOOP_FACTORIES_HOOK,
+    RUNNER_FIXTURE,
+    AsyncioSessionLoop,
+)
+
+from ._suite import Suite
+
+LIVE_OBJECTS = """
+    import asyncio
+    import pytest
+    import pytest_asyncio
+    from flowrun import task
+
+    @task
+    async def server():
+        async def echo(reader, writer):
+            while line := await reader.readline():
+                writer.write(line.upper())
+                await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+
+        srv = await asyncio.start_server(echo, "127.0.0.1", 0)
+        yield srv
+        srv.close()
+        await srv.wait_closed()
+        log("server down")
+
+    @task(deps=[server])
+    async def client(server):
+        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+        yield reader, writer
+        writer.close()
+        await writer.wait_closed()
+        log("client down")
+
+    @task
+    async def queue():
+        return asyncio.Queue()
+
+    @pytest_asyncio.fixture(scope="session", loop_scope="session")
+    async def greeting(client):
+        reader, writer = client
+        writer.write(b"hello\\n")
+        await writer.drain()
+        yield await reader.readline()
+        log("greeting down")
+
+    @pytest.fixture(scope="session", autouse=True)
+    def pending(_session_scoped_runner):
+        # Set up before the run starts, so torn down after it and before the loop closes.
+        yield
+        loop = _session_scoped_runner.get_loop()
+        log(f"pending on the loop: {len(asyncio.all_tasks(loop))}")
+
+    def pytest_unconfigure(config):
+        log(f"loop closed: {LOOPS[0].is_closed()}")
+
+    LOOPS = []
+"""
+
+LIVE_TESTS = """
+    import asyncio
+    import pytest
+    from conftest import LOOPS
+
+    pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+    async def test_the_client_talks_to_the_server(client):
+        reader, writer = client
+        writer.write(b"ping\\n")
+        await writer.drain()
+        assert await reader.readline() == b"PING\\n"
+        LOOPS.append(asyncio.get_running_loop())
+
+    async def test_a_new_connection_to_the_server(server, queue):
+        host, port = server.sockets[0].getsockname()[:2]
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"pong\\n")
+        await writer.drain()
+        assert await reader.readline() == b"PONG\\n"
+        writer.close()
+        await writer.wait_closed()
+        await queue.put("from a test")
+
+    async def test_the_queue_keeps_what_a_test_put(queue):
+        assert queue.get_nowait() == "from a test"
+
+    async def test_a_session_fixture_used_the_client(greeting, client):
+        assert greeting == b"HELLO\\n"
+        assert asyncio.get_running_loop() is LOOPS[0]
+"""
+
+
+def loop_suite(suite: Suite, mode: str = "strict", *lines: str) -> None:
+    suite.ini(
+        f"asyncio_mode = {mode}",
+        "flowrun_loop = asyncio-session",
+        "filterwarnings = error",
+        *lines,
+    )
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_tasks_hand_session_loop_tests_live_objects(suite: Suite, mode: str) -> None:
+    loop_suite(suite, mode)
+    suite.conftest(LIVE_OBJECTS)
+    suite.tests(LIVE_TESTS)
+    result = suite.run()
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["flowrun: 3 tasks run, 0 failed, 0 skipped*"])
+    # Fixtures built on tasks, then the generator tasks (on the open loop, nothing left
+    # pending), then pytest-asyncio closes the loop.
+    assert suite.log() == [
+        "greeting down",
+        "client down",
+        "server down",
+        "pending on the loop: 0",
+        "loop closed: True",
+    ]
+
+
+def test_async_tasks_overlap_a_slow_sync_test(suite: Suite) -> None:
+    loop_suite(suite)
+    suite.conftest(
+        """
+        import asyncio
+        from flowrun import task
+
+        @task
+        async def first():
+            log("run starts")
+
+        @task
+        async def slow_a():
+            await asyncio.sleep(0.8)
+            log("a done")
+
+        @task
+        async def slow_b():
+            await asyncio.sleep(0.8)
+            log("b done")
+        """
+    )
+    suite.tests(
+        """
+        import time
+        import pytest
+        from conftest import log
+
+        def test_slow_sync(first):
+            time.sleep(0.8)
+            log("sync test done")
+
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_async(slow_a, slow_b):
+            log("async test done")
+        """
+    )
+    result = suite.run()
+    result.assert_outcomes(passed=2)
+    times = suite.times()
+    wall = times["async test done"] - times["run starts"]
+    assert wall < 0.8 * 3 * 0.6, f"serial would be 2.4s, took {wall:.2f}s"
+    assert times["a done"] < times["sync test done"] + 0.2  # they ran during the sync test
+
+
+def test_in_thread_mode_tasks_keep_their_own_loop(suite: Suite) -> None:
+    suite.ini("asyncio_mode = strict", "filterwarnings = error")
+    suite.conftest(
+        """
+        import asyncio, threading
+        from flowrun import task
+
+        @task
+        async def where():
+            return asyncio.get_running_loop(), threading.current_thread().name
+        """
+    )
+    suite.tests(
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_other_loop(where):
+            assert where[0] is not asyncio.get_running_loop()
+            assert where[1] == "flowrun-setup-loop"
+        """
+    )
+    suite.run().assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "where"),
+    [
+        (["--flowrun-loop=nope"], (), "--flowrun-loop='nope'"),
+        ([], ("flowrun_loop = nope",), "ini option flowrun_loop='nope'"),
+    ],
+)
+def test_a_bad_loop_mode_is_refused(
+    suite: Suite, args: list[str], ini: tuple[str, ...], where: str
+) -> None:
+    suite.ini(*ini)
+    suite.tests("def test_nothing(): pass\n")
+    result = suite.run(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: {where} is invalid: expected one of thread, asyncio-session"]
+    )
+
+
+def test_the_mode_without_pytest_asyncio_is_refused(suite: Suite) -> None:
+    suite.tests("def test_nothing(): pass\n")
+    result = suite.run("--flowrun-loop", "asyncio-session", "-p", "no:asyncio")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --flowrun-loop asyncio-session needs pytest-asyncio 1.2 or later, loaded*"]
+    )
+
+
+def test_a_too_old_pytest_asyncio_is_refused(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("importlib.metadata.version", lambda name: "0.26.0")
+    with pytest.raises(pytest.UsageError, match=r"pytest-asyncio 1\.2 or later, found 0\.26\.0"):
+        AsyncioSessionLoop(pytestconfig)
+
+
+HOOK = LOOP_FACTORIES_HOOK
+
+
+def test_a_loop_factories_hook_is_refused(suite: Suite) -> None:
+    loop_suite(suite)
+    suite.conftest(
+        f"""
+        import asyncio
+
+        def {LOOP_FACTORIES_HOOK}(config, item):
+            return {{"default": asyncio.new_event_loop}}
+        """
+    )
+    suite.tests("def test_nothing(): pass\n")
+    result = suite.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --flowrun-loop asyncio-session cannot share a session loop that {HOOK}*"]
+    )
+
+
+def test_a_task_requested_from_the_loop_fails_instead_of_hanging(suite: Suite) -> None:
+    loop_suite(suite)
+    suite.conftest(
+        """
+        from flowrun import task
+
+        @task
+        async def first():
+            return 1
+
+        @task
+        async def later():
+            return 2
+        """
+    )
+    suite.tests(
+        """
+        import pytest
+
+        def test_starts_the_run(first):
+            pass
+
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_asks_on_the_loop(request):
+            request.getfixturevalue("later")
+
+        @pytest.mark.usefixtures("later")
+        def test_selects_it():
+            pass
+        """
+    )
+    result = suite.run_subprocess(timeout=60)
+    # pytest keeps a session fixture's error: the later test gets it too.
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*a task was requested from code running on pytest-asyncio's*"])
+
+
+# -- the private parts of pytest-asyncio the mode relies on: these fail when they change --
+
+
+def test_pytest_asyncio_keeps_the_session_loop_in_a_runner_fixture() -> None:
+    from pytest_asyncio import plugin
+
+    assert RUNNER_FIXTURE in vars(plugin), "pytest-asyncio renamed its session runner fixture"
+    # The portal shadows the runner's ``run`` on the instance.
+    assert "__slots__" not in vars(asyncio.Runner)
+    assert "context" in inspect.signature(asyncio.Runner.run).parameters
+
+
+def test_pytest_asyncio_runs_session_loop_tests_through_the_runner(suite: Suite) -> None:
+    suite.ini("asyncio_mode = strict")
+    suite.conftest(
+        """
+        import pytest
+
+        CALLS = []
+
+        @pytest.fixture(scope="session", autouse=True)
+        def spy(_session_scoped_runner):
+            original = _session_scoped_runner.run
+
+            def run(coro, *, context=None):
+                CALLS.append(coro.__qualname__)
+                return original(coro, context=context)
+
+            _session_scoped_runner.run = run
+            yield
+            del _session_scoped_runner.run
+        """
+    )
+    suite.tests(
+        """
+        import asyncio
+        import pytest
+        import pytest_asyncio
+        from conftest import CALLS
+
+        @pytest_asyncio.fixture(scope="session", loop_scope="session")
+        async def value():
+            return asyncio.get_running_loop()
+
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_one(value, _session_scoped_runner):
+            assert asyncio.get_running_loop() is value is _session_scoped_runner.get_loop()
+
+        def test_the_runner_ran_them():
+            assert len(CALLS) == 2, CALLS
+        """
+    )
+    suite.run().assert_outcomes(passed=2)
