@@ -17,7 +17,13 @@ run down is registered after the runner is set up, so it runs before the runner'
 
 ``AsyncioSessionLoop`` holds the mode's checks, refused with ``pytest.UsageError`` before
 anything runs: pytest-asyncio missing, older than ``OLDEST_PYTEST_ASYNCIO``, or a
-``pytest_asyncio_loop_factories`` implementation (it rebuilds the session loop).
+``pytest_asyncio_loop_factories`` implementation (it rebuilds the session loop). It also
+fails the setup of an async test on any other loop (a function-scoped one, most often)
+that needs an async task, directly or through its fixtures: a value such a task made may
+be bound to the session loop, and awaiting it from another loop can wait forever (an
+``asyncio.Queue``'s ``get``). The rule looks at the task's kind, not at its value, so an
+async task returning plain data is refused for those tests too; the message names the
+fix. Sync tasks are not concerned (their values are not loop-bound).
 
 Imports pytest, the standard library and ``_portal``; registered by ``plugin`` only in
 this mode.
@@ -28,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 import pytest
@@ -45,6 +51,10 @@ RUNNER_FIXTURE = "_session_scoped_runner"
 LOOP_FACTORIES_HOOK = "pytest_asyncio_loop_factories"
 #: The mode's name, as ``--flowrun-loop`` takes it.
 MODE = "asyncio-session"
+#: The name ``plugin`` registers ``AsyncioSessionLoop`` under.
+PLUGIN_NAME = "flowrun-asyncio-session"
+#: pytest-asyncio's name of the session loop's scope.
+SESSION = "session"
 
 
 class AsyncioSessionLoop:
@@ -74,6 +84,8 @@ class AsyncioSessionLoop:
                 f"--flowrun-loop {MODE} needs pytest-asyncio {oldest} or later, "
                 f"found {installed}: upgrade it, or use --flowrun-loop thread"
             )
+        #: The async tasks' fixture names, given by ``share_async_tasks`` at collection.
+        self.async_tasks: frozenset[str] = frozenset()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -87,6 +99,45 @@ class AsyncioSessionLoop:
                 f"{LOOP_FACTORIES_HOOK} rebuilds (implemented in {names}): remove that "
                 "hook, or use --flowrun-loop thread"
             )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Fail an async test on a loop other than the session loop that needs an async
+        task (before its fixtures are set up): it could wait forever on a loop-bound value."""
+        if not self.async_tasks:
+            return
+        from pytest_asyncio import is_async_test
+
+        scope = _test_loop_scope(item) if is_async_test(item) else SESSION
+        if scope == SESSION:
+            return
+        needed = [name for name in getattr(item, "fixturenames", ()) if name in self.async_tasks]
+        if needed:
+            pytest.fail(
+                f"flowrun: test {item.name!r} runs on pytest-asyncio's {scope}-scoped loop "
+                f"but needs async task {needed[0]!r}, whose values may be bound to the "
+                f"session loop (--flowrun-loop {MODE}): mark the test "
+                '@pytest.mark.asyncio(loop_scope="session"), or set '
+                "asyncio_default_test_loop_scope = session in the ini file",
+                pytrace=False,
+            )
+
+
+def share_async_tasks(config: pytest.Config, async_tasks: Iterable[str]) -> None:
+    """Tell this mode's checks (if registered) which task fixtures are async tasks."""
+    checks = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if isinstance(checks, AsyncioSessionLoop):
+        checks.async_tasks = frozenset(async_tasks)
+
+
+def _test_loop_scope(item: pytest.Item) -> str:
+    """The scope of the loop pytest-asyncio runs async test ``item`` on: its closest
+    ``asyncio`` mark's ``loop_scope`` (or older ``scope``), else the ini default (as
+    pytest-asyncio 1.x's private ``PytestAsyncioFunction._loop_scope`` reads it)."""
+    marker = item.get_closest_marker("asyncio")
+    kwargs = marker.kwargs if marker is not None else {}
+    scope = kwargs.get("loop_scope") or kwargs.get("scope")
+    return str(scope or item.config.getini("asyncio_default_test_loop_scope") or "function")
 
 
 def session_portal(portal: LoopPortal, mode: str, request: pytest.FixtureRequest) -> LoopPortal:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flowrun._borrowed_loop import session_portal
+from pytest_flowrun._borrowed_loop import session_portal, share_async_tasks
 from pytest_flowrun._discovery import Discovery
 from pytest_flowrun._durations import expected_durations, save_durations
 from pytest_flowrun._dynamic import not_in_run, requested_tasks
@@ -108,6 +108,8 @@ class SetupSession:
         self.selection = selection = select(session, self.discovery)
         if selection is not None:
             register_interop(self.config, lambda: self._run)
+            entries = self.discovery.entries.items()
+            share_async_tasks(self.config, (n for n, e in entries if e.spec.kind.is_async))
         if selection is not None:
             check_resources(selection, dict(self.settings.resources))
         if selection is not None and self.settings.show_dag:

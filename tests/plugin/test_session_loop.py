@@ -297,6 +297,77 @@ def test_a_task_requested_from_the_loop_fails_instead_of_hanging(suite: Suite) -
     result.stdout.fnmatch_lines(["*a task was requested from code running on pytest-asyncio's*"])
 
 
+OTHER_LOOP_TASKS = """
+    import asyncio
+    from flowrun import task
+
+    @task
+    async def queue():
+        q = asyncio.Queue()
+        q.put_nowait("item")
+        return q
+
+    @task
+    def plain():
+        return "plain"
+"""
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_a_test_on_another_loop_needing_an_async_task_fails_instead_of_hanging(
+    suite: Suite, mode: str
+) -> None:
+    loop_suite(suite, mode)
+    suite.conftest(OTHER_LOOP_TASKS)
+    suite.tests(
+        """
+        import pytest
+
+        @pytest.fixture
+        def wrapped(queue):
+            return queue
+
+        @pytest.mark.asyncio
+        async def test_function_loop(queue):
+            assert await queue.get() == "item"  # would wait forever
+
+        @pytest.mark.asyncio(loop_scope="module")
+        async def test_through_a_fixture(wrapped):
+            await wrapped.get()
+
+        @pytest.mark.asyncio
+        async def test_a_sync_task_is_fine(plain):
+            assert plain == "plain"
+
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_session_loop(queue):
+            assert await queue.get() == "item"
+        """
+    )
+    result = suite.run_subprocess(timeout=60)
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test 'test_function_loop' runs on pytest-asyncio's function-scoped loop but "
+            "needs async task 'queue'*loop_scope=\"session\"*"
+            "asyncio_default_test_loop_scope = session*",
+            "*test 'test_through_a_fixture' runs on pytest-asyncio's module-scoped loop*",
+        ]
+    )
+
+
+def test_the_ini_default_loop_scope_session_is_enough(suite: Suite) -> None:
+    loop_suite(suite, "auto", "asyncio_default_test_loop_scope = session")
+    suite.conftest(OTHER_LOOP_TASKS)
+    suite.tests(
+        """
+        async def test_default_loop(queue):
+            assert await queue.get() == "item"
+        """
+    )
+    suite.run_subprocess(timeout=60).assert_outcomes(passed=1)
+
+
 # -- the private parts of pytest-asyncio the mode relies on: these fail when they change --
 
 
