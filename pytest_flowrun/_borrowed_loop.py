@@ -155,6 +155,8 @@ def session_portal(portal: LoopPortal, mode: str, request: pytest.FixtureRequest
         )
     borrowed = BorrowedLoopPortal("flowrun-session-loop", runner)
     borrowed.on_interrupt = portal.on_interrupt
+    # Before the runner closes the loop, even if Ctrl-C stops the run's start midway.
+    request.session.addfinalizer(borrowed.stop)
     return borrowed
 
 
@@ -172,10 +174,11 @@ class BorrowedLoopPortal(LoopPortal):
     def __init__(self, name: str, runner: asyncio.Runner) -> None:
         super().__init__(name)
         self._runner = runner
-        #: The thread running the loop while pytest does not, and whether it was asked
-        #: to stop (the loop's ``stop`` is scheduled once per driver thread: a second one
-        #: would stop the runner's next ``run`` early).
-        self._driver: tuple[threading.Thread, asyncio.AbstractEventLoop] | None = None
+        #: The driver (a thread running the loop while pytest does not) as the event it
+        #: sets once the loop no longer runs there, and whether it was asked to stop (the
+        #: loop's ``stop`` is scheduled once per driver: a second one would stop the
+        #: runner's next ``run`` early).
+        self._driver: tuple[threading.Event, asyncio.AbstractEventLoop] | None = None
         self._stopping = False
 
     def start(self) -> None:
@@ -189,7 +192,11 @@ class BorrowedLoopPortal(LoopPortal):
         def run(coro: Coroutine[Any, Any, T], *, context: Any = None) -> T:
             if _running_here() is not None:  # the runner raises "called from a running loop"
                 return original(coro, context=context)
-            self._pause()
+            try:
+                self._pause()
+            except BaseException:  # Ctrl-C while the driver stops: the coroutine never runs
+                coro.close()
+                raise
             try:
                 return original(coro, context=context)
             finally:
@@ -212,10 +219,10 @@ class BorrowedLoopPortal(LoopPortal):
         if loop is not None:
             try:
                 _refuse_inside(loop)
-            except RuntimeError:
+                self._resume()  # Ctrl-C may come while it waits for a blocked driver
+            except BaseException:
                 coro.close()
                 raise
-            self._resume()
         return super().call(coro, check=check, tick=tick)
 
     def stop(self) -> None:
@@ -242,21 +249,35 @@ class BorrowedLoopPortal(LoopPortal):
         if loop is None or _running_here() is not None:
             return
         self._pause()  # a driver asked to stop and not yet gone: wait for it
-        thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
-        self._driver, self._stopping = (thread, loop), False
+        done = threading.Event()
+        thread = threading.Thread(target=_drive, args=(loop, done), name=self._name, daemon=True)
+        self._driver, self._stopping = (done, loop), False
         thread.start()
 
     def _pause(self) -> None:
-        """Stop the driver and wait until it no longer runs the loop (Ctrl-C interrupts)."""
+        """Stop the driver and wait until it no longer runs the loop (Ctrl-C interrupts).
+
+        Waits on the driver's event, not with ``Thread.join``: a join that Ctrl-C
+        interrupts can mark a thread still running as stopped (CPython 3.11), and the
+        next driver would then find the loop "already running" and die.
+        """
         if self._driver is None:
             return
-        driver, loop = self._driver
+        done, loop = self._driver
         if not self._stopping:
             self._stopping = True
             loop.call_soon_threadsafe(loop.stop)
-        while driver.is_alive():
-            driver.join(_POLL_S)
+        while not done.wait(_POLL_S):
+            pass
         self._driver = None
+
+
+def _drive(loop: asyncio.AbstractEventLoop, done: threading.Event) -> None:
+    """The driver's body: run ``loop`` until it is stopped, then set ``done``."""
+    try:
+        loop.run_forever()
+    finally:
+        done.set()
 
 
 def _running_here() -> asyncio.AbstractEventLoop | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import signal
 
 import pytest
 
@@ -15,7 +16,9 @@ from pytest_flowrun._borrowed_loop import (
     AsyncioSessionLoop,
 )
 
+from ._servers import SERVERS_HELPER, alive, popen_pytest
 from ._suite import Suite
+from .test_interrupts import signal_after
 
 LIVE_OBJECTS = """
     import asyncio
@@ -366,6 +369,106 @@ def test_the_ini_default_loop_scope_session_is_enough(suite: Suite) -> None:
         """
     )
     suite.run_subprocess(timeout=60).assert_outcomes(passed=1)
+
+
+#: A server (a child process) started by an async generator task, another still starting,
+#: and a session-loop test that holds the loop when the signal comes.
+HAND_OVER = (
+    SERVERS_HELPER
+    + """
+import asyncio, signal, time
+from flowrun import task
+
+# A background job may inherit SIGINT ignored; this suite is about Ctrl-C.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+@task
+async def server():
+    proc = start("server")
+    yield "server"
+    stop(proc)
+    log("server down")
+
+@task
+async def starting():
+    proc = start("starting")
+    try:
+        await asyncio.sleep(30)  # still starting when the signal comes
+        yield "starting"
+    finally:
+        stop(proc)
+        log("starting stopped")
+
+@task(deps=[server])
+async def blocking(server):
+    await asyncio.sleep(0.3)  # after the run's start returned to the main thread
+    log("loop held")
+    time.sleep(2)  # blocks the loop, as sync code in an async task does
+"""
+)
+
+
+#: What holds the session loop when the signal comes: a test, a session fixture, or a
+#: task while the main thread waits to take the loop over.
+HOLDERS = {
+    "test": """
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_holds_the_loop(server):
+            log("loop held")
+            await asyncio.sleep(30)
+    """,
+    "fixture": """
+        @pytest_asyncio.fixture(scope="session", loop_scope="session")
+        async def holding(server):
+            log("loop held")
+            await asyncio.sleep(30)
+            yield
+
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_holds_the_loop(holding):
+            pass
+    """,
+    # A task blocks the loop: the main thread waits in the hand-over for the driver.
+    "hand-over": """
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_holds_the_loop(server):
+            log("test ran")
+
+        def test_blocking(blocking):
+            pass
+    """,
+}
+
+
+@pytest.mark.parametrize("holder", sorted(HOLDERS))
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_hand_over_exits_and_tears_the_tasks_down(
+    suite: Suite, leftovers: object, signum: int, holder: str
+) -> None:
+    loop_suite(suite)
+    suite.conftest(HAND_OVER)
+    suite.tests(
+        """
+        import asyncio
+        import pytest
+        import pytest_asyncio
+        from conftest import log
+        """
+        + HOLDERS[holder]
+        + """
+        def test_later(starting):
+            pass
+        """
+    )
+    process = popen_pytest(suite.path)
+    output, _, took = signal_after(suite, process, [("loop held", signum)])
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert took < 10, output
+    assert {"server down", "starting stopped"} <= set(suite.log()), output
+    assert alive(suite.path) == []
+    assert "RuntimeWarning" not in output
+    assert "never awaited" not in output
+    assert "Task was destroyed" not in output
 
 
 # -- the private parts of pytest-asyncio the mode relies on: these fail when they change --
