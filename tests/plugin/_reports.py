@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_flowrun._report import empty_report as plugin_empty_report
+
 STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "TIMED_OUT", "SKIPPED", "CANCELLED")
 
 DSN = "postgres://app:hunter2@db:5432/app"
@@ -113,20 +115,10 @@ def report(tasks: dict[str, dict[str, Any]], **fields: Any) -> dict[str, Any]:
 
 
 def empty_report() -> dict[str, Any]:
-    """The plugin's report of a session in which no task ran."""
-    return {
-        "status": "NOT_STARTED",
-        "setup_span_s": 0.0,
-        "serial_s": 0.0,
-        "critical_path": [],
-        "critical_path_s": 0.0,
-        "counts": {},
-        "tasks": {},
-        "selected": [],
-        "excluded": [],
-        "max_parallel": 16,
-        "default_timeout_s": None,
-    }
+    """The plugin's report of a session in which no task ran, as its JSON file holds it."""
+    report = plugin_empty_report()
+    report.update(selected=[], excluded=[], max_parallel=16, default_timeout_s=None)
+    return report
 
 
 # -- the reports the Mermaid check renders ----------------------------------------------
