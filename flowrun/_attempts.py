@@ -27,8 +27,7 @@ from flowrun._resources import Resources
 from flowrun._teardown import Teardown
 from flowrun.context import RunContext
 from flowrun.dag import Dag
-from flowrun.errors import TaskTimeoutError
-from flowrun.executor import AttemptOutcome, TaskExecutor
+from flowrun.executor import AttemptOutcome, TaskExecutor, _overran
 from flowrun.state import TaskStatus
 from flowrun.task import TaskKind, TaskSpec
 
@@ -189,18 +188,20 @@ class Attempts:
         try:
             outcome = await self._executor.run(spec, args, bound, on_start)
         except asyncio.CancelledError:
-            if not (self._deadlines.expired and self._deadlines.settle(me)):
+            ran_out = self._deadlines.settle(me) if self._deadlines.expired else None
+            if ran_out is None:
                 if self.tasks.get(i) is me:
                     self._release(i)
                     self._cancelled(i)
                     self.launch()
                 raise
             me.uncancel()  # the cancellation was its deadline's: it timed out
-            outcome = _timed_out(spec, timeout)
+            outcome = _overran(spec, ran_out)
         else:
-            if self._deadlines.expired and self._deadlines.settle(me):
+            ran_out = self._deadlines.settle(me) if self._deadlines.expired else None
+            if ran_out is not None:
                 # It swallowed its deadline's cancellation and ended later: still late.
-                outcome = _timed_out(spec, timeout, outcome.handle)
+                outcome = _overran(spec, ran_out, outcome.handle)
         handle = outcome.handle
         if self.tasks.get(i) is not me:
             if handle is not None:  # a setup that finished after all: undo it now
@@ -248,15 +249,8 @@ class Attempts:
             return
         self._release(i)
         self._grace.abandon(attempt)
-        error = TaskTimeoutError(self._specs[i].name, timeout_s)
-        self._failed(i, AttemptOutcome(TaskStatus.TIMED_OUT, error=error))
+        self._failed(i, _overran(self._specs[i], timeout_s))
         self.launch()
-
-
-def _timed_out(spec: TaskSpec, timeout_s: float | None, handle: Any = None) -> AttemptOutcome:
-    """An async attempt that its deadline cancelled (``handle``: a setup that ended late)."""
-    error = TaskTimeoutError(spec.name, timeout_s if timeout_s is not None else 0.0)
-    return AttemptOutcome(TaskStatus.TIMED_OUT, error=error, handle=handle)
 
 
 def _arguments(

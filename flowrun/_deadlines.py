@@ -32,8 +32,8 @@ class Deadlines:
 
     ``current(i, task)`` says whether ``task`` is still task ``i``'s attempt in flight;
     ``overdue(i, task, timeout_s)`` is called for one that ignored its cancellation for
-    ``grace_s``. ``expired`` holds the attempts cancelled by their deadline, until the
-    caller ``settle``s them.
+    ``grace_s``. ``expired`` maps the attempts cancelled by their deadline to their
+    timeout, until the caller ``settle``s them.
     """
 
     __slots__ = (
@@ -62,7 +62,7 @@ class Deadlines:
         self._timers: dict[float, asyncio.TimerHandle] = {}
         self._late: deque[tuple[float, int, asyncio.Task[Any], float]] = deque()
         self._late_timer: asyncio.TimerHandle | None = None
-        self.expired: set[asyncio.Task[Any]] = set()
+        self.expired: dict[asyncio.Task[Any], float] = {}
 
     def watch(self, i: int, task: asyncio.Task[Any], timeout_s: float) -> None:
         """Cancel ``task`` (task ``i``'s attempt, starting now) ``timeout_s`` from now."""
@@ -74,12 +74,9 @@ class Deadlines:
         if len(queue) == 1:
             self._timers[timeout_s] = self._loop.call_at(deadline, self._expire, timeout_s)
 
-    def settle(self, task: asyncio.Task[Any]) -> bool:
-        """Forget ``task``'s expiry; True if its deadline had cancelled it."""
-        if task in self.expired:
-            self.expired.discard(task)
-            return True
-        return False
+    def settle(self, task: asyncio.Task[Any]) -> float | None:
+        """Forget ``task``'s expiry; the timeout it ran out of, or None if it did not."""
+        return self.expired.pop(task, None)
 
     def close(self) -> None:
         """Stop every timer: the run is over (or cancelled), nothing more expires."""
@@ -98,7 +95,7 @@ class Deadlines:
         while queue and queue[0][0] <= now:
             _, i, task = queue.popleft()
             if not task.done() and self._current(i, task):
-                self.expired.add(task)
+                self.expired[task] = timeout_s
                 task.cancel()
                 self._late.append((now + self._grace_s, i, task, timeout_s))
                 if self._late_timer is None:
