@@ -27,15 +27,14 @@ import pytest
 
 from pytest_flowrun._borrowed_loop import session_portal, share_async_tasks
 from pytest_flowrun._discovery import Discovery
-from pytest_flowrun._durations import expected_durations, save_durations
+from pytest_flowrun._durations import save_durations
 from pytest_flowrun._dynamic import not_in_run, requested_tasks
 from pytest_flowrun._interop import register_interop, task_failed, waiting_note
-from pytest_flowrun._names import DAG_NAME
+from pytest_flowrun._launch import SKIP_EXCEPTIONS, plan_run
 from pytest_flowrun._options import Settings
+from pytest_flowrun._outcomes import exit_status, failure_text, one_line, raise_on_main, skip_text
 from pytest_flowrun._portal import LoopPortal
 from pytest_flowrun._progress import Progress
-from pytest_flowrun._promote import prime_shared_services
-from pytest_flowrun._redact import mask_url_passwords
 from pytest_flowrun._report import (
     build_report,
     has_failures,
@@ -48,7 +47,7 @@ from pytest_flowrun._signals import Signals, import_what_the_run_needs
 from pytest_flowrun._summary import write_session_summary
 
 if TYPE_CHECKING:
-    from flowrun.scheduler import ActiveRun, TaskFailedError
+    from flowrun.scheduler import ActiveRun
     from flowrun.state import StateStore
 
 
@@ -68,17 +67,6 @@ class _Phase(enum.Enum):
 
 class SetupSession:
     """The plugin's state for one ``pytest.Config`` (kept in ``config.stash``)."""
-
-    #: What a task raises to be skipped, and what interrupts the session from a task.
-    #: ``XFailed`` subclasses ``Failed``: listed here, it is a skip and not a failure.
-    SKIP_EXCEPTIONS: tuple[type[BaseException], ...] = (
-        pytest.skip.Exception,
-        pytest.xfail.Exception,
-    )
-    INTERRUPT_EXCEPTIONS: tuple[type[BaseException], ...] = (
-        KeyboardInterrupt,
-        pytest.exit.Exception,
-    )
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -135,8 +123,8 @@ class SetupSession:
                 return self._portal.call(run.result(name), check=self.check_interrupt, tick=tick)
         except TaskFailedError as exc:
             cause, failed = exc.__cause__, exc.cause
-            skipped = isinstance(cause, self.SKIP_EXCEPTIONS)
-            message = _skip_text(exc, cause) if skipped else _failure_text(exc, run)
+            skipped = isinstance(cause, SKIP_EXCEPTIONS)
+            message = skip_text(exc, cause) if skipped else failure_text(exc, run)
         except pytest.fail.Exception as exc:  # pytest-timeout's signal method, for one
             exc.add_note(waiting_note(name, run))
             raise
@@ -158,7 +146,7 @@ class SetupSession:
         if run is None or run.interrupt is None or self._interrupt_raised:
             return
         self._interrupt_raised = True
-        _raise_on_main(run.interrupt, run)
+        raise_on_main(run.interrupt, run)
 
     def _main_interrupted(self, exc: BaseException) -> None:
         """The main thread stopped waiting for the loop because of ``exc``: if it ends the
@@ -187,14 +175,18 @@ class SetupSession:
         # Before the run starts: a SIGTERM from here on is a Ctrl-C.
         self._signals.install()
         try:
-            self._run = run = self._start(name, request)
+            run = self._start(name, request)
         except BaseException as exc:
-            self._signals.restore()
             if isinstance(exc, (Exception, pytest.fail.Exception)):
+                self._signals.restore()
                 self._phase = _Phase.START_FAILED
-                self._start_error = f"flowrun: the setup run could not start: {_one_line(exc)}"
-            else:  # Ctrl-C
+                self._start_error = f"flowrun: the setup run could not start: {one_line(exc)}"
+            elif not self._started_anyway():  # Ctrl-C before the run started
+                self._signals.restore()
                 self._phase = _Phase.NOT_STARTED
+            else:  # Ctrl-C as it started: torn down with the session, as below
+                self._phase = _Phase.RUNNING
+                request.session.addfinalizer(self._finalize)
             raise
         self._phase = _Phase.RUNNING
         # pytest finalizes the session's fixtures in reverse order of setup. Registered
@@ -205,59 +197,46 @@ class SetupSession:
         return run
 
     def _start(self, name: str, request: pytest.FixtureRequest) -> ActiveRun:
-        from flowrun.context import RunContext
-        from flowrun.dag import build_dag
-        from flowrun.scheduler import Scheduler, SchedulerConfig
-        from flowrun.state import StateStore
-
         selection = self.selection
         if selection is None:
             raise RuntimeError("flowrun: a task fixture was set up before collection finished")
         for wanted in (name, *requested_tasks(request, self.discovery.entries)):
             if wanted not in selection.selected:  # asked for dynamically (_dynamic)
                 self.selection = selection = selection.including(wanted)
-        entries = self.discovery.entries
-        specs = []
-        for task_name in selection.selected:
-            entry = entries[task_name]
-            bound = {arg: request.getfixturevalue(arg) for arg in entry.fixture_args}
-            prime_shared_services(bound)
-            specs.append(entry.spec_to_run(bound))
-        dag = build_dag(DAG_NAME, specs)
-        context = self.config.hook.pytest_flowrun_context(config=self.config)
-        if context is None:
-            needs = [s for s in dag.specs if s.context_arg is not None]
-            if needs:
-                pytest.fail(
-                    f"flowrun: task {needs[0].name!r} takes a RunContext (parameter "
-                    f"{needs[0].context_arg!r}) but no pytest_flowrun_context hook returned "
-                    "one; implement pytest_flowrun_context(config) in a conftest.py",
-                    pytrace=False,
-                )
-        elif not isinstance(context, RunContext):
-            context = RunContext(context)
-        store = StateStore(max_runs=None)
-        scheduler = Scheduler(
-            SchedulerConfig(
-                max_parallel=self.settings.max_parallel,
-                default_timeout_s=self.settings.timeout_s,
-                resources=dict(self.settings.resources),
-                skip_exceptions=self.SKIP_EXCEPTIONS,
-                interrupt_exceptions=self.INTERRUPT_EXCEPTIONS,
-            ),
-            state_store=store,
+        plan = plan_run(
+            self.config, self.settings, selection, self.discovery.entries, request.getfixturevalue
         )
         import_what_the_run_needs()
-        expected = expected_durations(self.config, selection.selected)
-        self._store = store
+        self._store = plan.store
         # --flowrun-loop asyncio-session: pytest-asyncio's runner, set up before _finalize.
         self._portal = session_portal(self._portal, self.settings.loop, request)
         self._portal.start()
 
         async def start() -> ActiveRun:
-            return scheduler.start(dag, context, expected_s=expected)
+            # Kept from the loop thread: a Ctrl-C that interrupts the wait for this
+            # coroutine may come after it ran (see _started_anyway).
+            self._run = run = plan.start()
+            return run
 
         return self._portal.call(start())
+
+    def _started_anyway(self) -> bool:
+        """After Ctrl-C interrupted ``_start``: did the run start all the same?
+
+        The start coroutine either ran before the interrupt's cancellation reached the loop
+        or never will: a no-op sent to the loop after both settles which (the loop runs
+        its callbacks in order). A second Ctrl-C meanwhile gives up.
+        """
+        if self._run is None and self._portal.running:
+
+            async def settled() -> None:
+                return None
+
+            try:
+                self._portal.call(settled())
+            except BaseException:
+                return self._run is not None
+        return self._run is not None
 
     def _finalize(self) -> None:
         # In a test's teardown (the last test's), an error is that test's teardown error;
@@ -322,7 +301,7 @@ class SetupSession:
         if interrupt is not None and not self._interrupt_raised:
             # The run ended after the last test: pytest never saw the task's interrupt.
             self._interrupt_raised = True
-            session.exitstatus = _exit_status(interrupt)
+            session.exitstatus = exit_status(interrupt)
         elif (
             interrupt is None and has_failures(report) and session.exitstatus == pytest.ExitCode.OK
         ):
@@ -335,64 +314,3 @@ class SetupSession:
         """Last resort at unconfigure: ask the loop thread to stop, without waiting."""
         self._signals.restore()
         self._portal.abandon()
-
-
-def _raise_on_main(interrupt: BaseException, run: ActiveRun) -> None:
-    """Raise ``interrupt``, which stopped ``run``, as pytest expects it on the main thread."""
-    name = _task_that_raised(interrupt, run)
-    if isinstance(interrupt, pytest.exit.Exception):
-        pytest.exit(f"flowrun: task {name!r}: {interrupt.msg}", returncode=interrupt.returncode)
-    raise KeyboardInterrupt(f"flowrun: task {name!r} raised {type(interrupt).__name__}")
-
-
-def _task_that_raised(interrupt: BaseException, run: ActiveRun) -> str:
-    """The task whose failure is ``interrupt`` (the first that failed so, if several did)."""
-    from flowrun.state import TaskStatus
-
-    kind = type(interrupt).__qualname__
-    for name in run.dag.index:
-        record = run.record(name)
-        error = record.error
-        if record.status is TaskStatus.FAILED and error is not None and error.type == kind:
-            return name
-    return "?"
-
-
-def _exit_status(interrupt: BaseException) -> int:
-    """The exit status pytest gives a session that ``interrupt`` ended."""
-    if isinstance(interrupt, pytest.exit.Exception) and interrupt.returncode is not None:
-        return interrupt.returncode
-    return pytest.ExitCode.INTERRUPTED
-
-
-def _skip_text(exc: TaskFailedError, cause: BaseException | None) -> str:
-    """The reason a test needing a skipped task is skipped."""
-    reason = str(cause) if cause is not None else ""
-    text = f"flowrun: task {exc.cause!r} skipped" + (f": {reason}" if reason else "")
-    return mask_url_passwords(text)
-
-
-def _failure_text(exc: TaskFailedError, run: ActiveRun) -> str:
-    """The one-line message that fails a test waiting for a task that did not succeed."""
-    from flowrun.state import TaskStatus
-
-    error = exc.error
-    if exc.cause != exc.task:
-        status = run.record(exc.cause).status
-        what = f"task {exc.task!r} did not run because task {exc.cause!r} "
-    else:
-        status = exc.status
-        what = f"task {exc.task!r} "
-    if status is TaskStatus.TIMED_OUT and error is not None:
-        what += "timed out: " + error.message.removeprefix(f"task {exc.cause!r}: ")
-    elif status is TaskStatus.CANCELLED:
-        what += "was cancelled"
-    else:
-        what += "failed" + (f": {error}" if error is not None else "")
-    return mask_url_passwords(f"flowrun: {what}")  # it ends up in CI logs
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -298,3 +298,46 @@ def last(after_slow):
     tasks = suite.report()["tasks"]
     assert tasks["slow"]["teardown"]["status"] == "SUCCESS"
     assert tasks["last"]["status"] == "CANCELLED"
+
+
+def test_ctrl_c_as_the_run_starts_still_tears_down_what_started(
+    suite: Suite, leftovers: object
+) -> None:
+    # The start returns late (held on the loop thread after the run began, as a loaded
+    # machine may hold it): Ctrl-C in that window interrupts the main thread's wait for
+    # the start, yet the server the run already started is torn down.
+    suite.conftest(
+        SERVERS_HELPER
+        + """
+import signal, time
+import flowrun.scheduler
+from flowrun import task
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+_start = flowrun.scheduler.Scheduler.start
+
+def _late_start(self, *args, **kwargs):
+    run = _start(self, *args, **kwargs)
+    log("run started")
+    time.sleep(3)
+    return run
+
+flowrun.scheduler.Scheduler.start = _late_start
+
+@task
+async def db():
+    proc = start("db")
+    yield "db"
+    stop(proc)
+    log("db down")
+"""
+    )
+    suite.tests("def test_db(db): pass\n")
+    process = popen_pytest(suite.path, "--flowrun-report=report.json")
+    output, _, took = signal_after(suite, process, [("run started", signal.SIGINT)])
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert took < 10, output
+    assert "db down" in suite.log(), output
+    assert alive(suite.path) == []
+    assert suite.report()["tasks"]["db"]["teardown"]["status"] == "SUCCESS"
