@@ -70,6 +70,10 @@ class Discovery:
     """The tasks found so far in the session's plugin modules, and the errors in them."""
 
     rootpath: Path
+    #: A pytest-xdist worker served by the controller (``--flowrun-xdist once``): the
+    #: controller sets up the fixtures the tasks take, so the worker's task fixtures take
+    #: only the tasks they depend on.
+    remote: bool = False
     entries: dict[str, TaskEntry] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     _scanned: set[int] = field(default_factory=set)
@@ -178,6 +182,10 @@ class Discovery:
             if other is not None and _visible(other.scope_dir, entry.scope_dir):
                 params.append(dep)
         for name in entry.spec.requires:
+            if self.remote and name not in self.entries:
+                # A fixture, set up by the controller; a task not found yet goes too: on
+                # such a worker, a task fixture only fetches a value, in any order.
+                continue
             if name not in params:
                 params.append(name)
         return tuple(params)

@@ -7,6 +7,7 @@ library (no asyncio, no runtime, nothing else of the plugin).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ DEFAULT_MAX_PARALLEL = 16
 
 #: ``--flowrun-loop``: where async tasks run; the first is the default.
 LOOP_MODES = ("thread", "asyncio-session")
+#: ``--flowrun-xdist``: who runs the setup under pytest-xdist; the first is the default.
+XDIST_MODES = ("per-worker", "once")
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
@@ -49,6 +52,9 @@ class Settings:
     #: ``--flowrun-loop``: ``thread`` (flowrun's own loop) or ``asyncio-session``
     #: (pytest-asyncio's session loop, ``_borrowed_loop``).
     loop: str = LOOP_MODES[0]
+    #: ``--flowrun-xdist``: ``per-worker`` (each worker runs its own setup) or ``once``
+    #: (the controller runs it for every worker, ``_once``).
+    xdist: str = XDIST_MODES[0]
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -156,6 +162,21 @@ def add_options(parser: pytest.Parser) -> None:
         type="string",
         default="",
     )
+    group.addoption(
+        "--flowrun-xdist",
+        dest="flowrun_xdist",
+        metavar="MODE",
+        default=None,
+        help="Under pytest-xdist: 'per-worker' (each worker runs the setup its tests need, "
+        "the default) or 'once' (the controller runs it once for all workers and tears it "
+        "down after the last one). Ini: flowrun_xdist.",
+    )
+    parser.addini(
+        "flowrun_xdist",
+        "flowrun: who runs the setup under pytest-xdist (per-worker or once)",
+        type="string",
+        default="",
+    )
     parser.addini(
         "flowrun_max_parallel",
         "flowrun: the most setup tasks running at once (a whole number >= 1)",
@@ -239,6 +260,13 @@ def read_settings(config: pytest.Config) -> Settings:
             f"{where}={raw!r} is invalid: expected one of {', '.join(LOOP_MODES)}"
         )
 
+    raw, where = value("flowrun_xdist")
+    xdist = XDIST_MODES[0] if raw is None else raw
+    if xdist not in XDIST_MODES:
+        raise pytest.UsageError(
+            f"{where}={raw!r} is invalid: expected one of {', '.join(XDIST_MODES)}"
+        )
+
     report_path: Path | None = None
     cli_report = config.getoption("flowrun_report")
     if cli_report is not None:
@@ -269,7 +297,28 @@ def read_settings(config: pytest.Config) -> Settings:
         report_results=bool(config.getini("flowrun_report_results")),
         fixtures=fixtures,
         loop=loop,
+        xdist=xdist,
     )
+
+
+def serves_once(config: pytest.Config) -> bool:
+    """Is this a pytest-xdist worker whose setup the controller runs (``once``)?
+
+    Asked while pytest loads the initial conftests, before the options are parsed and
+    before xdist hands the worker its ``workerinput``: from xdist's environment variable
+    and the command line's known arguments, else the ini option.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return False
+    known = getattr(config, "known_args_namespace", None)
+    mode = getattr(known, "flowrun_xdist", None)
+    if mode is None:
+        try:
+            ini = config.getini("flowrun_xdist")
+        except ValueError:  # the option is not registered yet
+            ini = ""
+        mode = ini.strip() if isinstance(ini, str) else ""
+    return mode == "once"
 
 
 def _fixtures(config: pytest.Config, explicit: list[str]) -> tuple[str, ...]:

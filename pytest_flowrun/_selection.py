@@ -54,23 +54,10 @@ def select(session: pytest.Session, discovery: Discovery) -> Selection | None:
     name shared by a task and another fixture, a task fixture asking for a fixture that
     is out of sight, narrower than the session, or that needs a task.
     """
-    entries = discovery.entries
-    errors = list(discovery.errors)
-    if not entries:
-        if errors:
-            raise pytest.UsageError(problems(errors))
+    full = validate(discovery)
+    if full is None:
         return None
-    from flowrun.dag import build_dag
-    from flowrun.errors import FlowrunError
-
-    discovery.link()
-    full: Dag | None = None
-    try:
-        full = build_dag(DAG_NAME, [entry.spec_to_run() for entry in entries.values()])
-    except FlowrunError as exc:
-        errors.append(str(exc))
-    if errors or full is None:
-        raise pytest.UsageError(problems(errors))
+    errors: list[str] = []
     direct = _requested(session, full, discovery, errors)
     if direct:
         errors.extend(parametrized_problems(session, full, discovery))
@@ -81,6 +68,31 @@ def select(session: pytest.Session, discovery: Discovery) -> Selection | None:
         keep = full.ancestors(direct)
         selected = tuple(n for n in full.names if n in keep)
     return Selection(full, selected, tuple(n for n in full.names if n not in selected))
+
+
+def validate(discovery: Discovery) -> Dag | None:
+    """The DAG of every task ``discovery`` found; None when it found none.
+
+    Raises ``pytest.UsageError`` listing every bad declaration, or what makes the DAG
+    invalid (a missing dependency, a cycle).
+    """
+    errors = list(discovery.errors)
+    if not discovery.entries:
+        if errors:
+            raise pytest.UsageError(problems(errors))
+        return None
+    from flowrun.dag import build_dag
+    from flowrun.errors import FlowrunError
+
+    discovery.link()
+    full: Dag | None = None
+    try:
+        full = build_dag(DAG_NAME, [entry.spec_to_run() for entry in discovery.entries.values()])
+    except FlowrunError as exc:
+        errors.append(str(exc))
+    if errors or full is None:
+        raise pytest.UsageError(problems(errors))
+    return full
 
 
 def check_resources(selection: Selection, caps: dict[str, int]) -> None:

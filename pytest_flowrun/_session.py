@@ -31,7 +31,7 @@ from pytest_flowrun._durations import save_durations
 from pytest_flowrun._dynamic import not_in_run, requested_tasks
 from pytest_flowrun._interop import register_interop, task_failed, waiting_note
 from pytest_flowrun._launch import SKIP_EXCEPTIONS, plan_run
-from pytest_flowrun._options import Settings
+from pytest_flowrun._options import Settings, serves_once
 from pytest_flowrun._outcomes import exit_status, failure_text, one_line, raise_on_main, skip_text
 from pytest_flowrun._portal import LoopPortal
 from pytest_flowrun._progress import Progress
@@ -49,6 +49,7 @@ from pytest_flowrun._summary import write_session_summary
 if TYPE_CHECKING:
     from flowrun.scheduler import ActiveRun
     from flowrun.state import StateStore
+    from pytest_flowrun._remote import RemoteSetup
 
 
 class _Phase(enum.Enum):
@@ -71,7 +72,9 @@ class SetupSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.settings = Settings()
-        self.discovery = Discovery(config.rootpath)
+        self.discovery = Discovery(config.rootpath, remote=serves_once(config))
+        #: On a pytest-xdist worker in ``once`` mode: the controller, which runs the setup.
+        self.remote: RemoteSetup | None = None
         self.selection: Selection | None = None
         #: The run's report, once it is torn down (or interrupted while tearing down).
         self.report: dict[str, Any] | None = None
@@ -94,6 +97,15 @@ class SetupSession:
         Raises ``pytest.UsageError`` listing every problem (see ``_selection.select``).
         """
         self.selection = selection = select(session, self.discovery)
+        if self.discovery.remote:
+            from pytest_flowrun._remote import RemoteSetup
+
+            self.remote = RemoteSetup(self.config)
+            if selection is not None:  # the controller refuses a task it does not know
+                known = self.discovery.entries
+                self.remote.check(
+                    selection.selected, {n: known[n].origin for n in selection.selected}
+                )
         if selection is not None:
             register_interop(self.config, lambda: self._run)
             entries = self.discovery.entries.items()
@@ -115,6 +127,8 @@ class SetupSession:
         """The body of every task fixture: start the run if needed, wait for ``name``."""
         from flowrun.scheduler import TaskFailedError
 
+        if self.remote is not None:  # --flowrun-xdist once, on a worker
+            return self.remote.value_of(name)
         run = self._ensure_run(name, request)
         if name not in run.dag.index:
             pytest.fail(not_in_run(name), pytrace=False)
@@ -147,6 +161,24 @@ class SetupSession:
             return
         self._interrupt_raised = True
         raise_on_main(run.interrupt, run)
+
+    @property
+    def portal(self) -> LoopPortal:
+        """The loop the run lives on (the xdist controller serves its workers there too)."""
+        return self._portal
+
+    def install_signals(self) -> None:
+        """Handle SIGTERM like Ctrl-C from now on (main thread only), for a run that may
+        start from another thread: the xdist controller's in ``once`` mode."""
+        self._signals.install()
+
+    def adopt(self, run: ActiveRun, store: StateStore, session: pytest.Session) -> None:
+        """Take ``run``, started for the xdist workers by the controller (``_once``), as this
+        session's: torn down by a session finalizer registered now, after the fixtures
+        it uses were set up."""
+        self._run, self._store = run, store
+        self._phase = _Phase.RUNNING
+        session.addfinalizer(self._finalize)
 
     def _main_interrupted(self, exc: BaseException) -> None:
         """The main thread stopped waiting for the loop because of ``exc``: if it ends the
@@ -279,6 +311,9 @@ class SetupSession:
 
     def session_finished(self, session: pytest.Session) -> None:
         """Tear down if no fixture finalizer did, write the report, set the exit status."""
+        if self.remote is not None:  # the controller runs, reports and tears down
+            self.remote.close()
+            return
         # An exception here is a second Ctrl-C: the loop thread, a daemon, is left to the exit.
         self.finish_run(raise_errors=False)
         self._portal.stop()

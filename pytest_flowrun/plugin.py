@@ -68,6 +68,14 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_flowrun._xdist import XdistController
 
         config.pluginmanager.register(XdistController(settings), "flowrun-xdist")
+        # Workers only with -n N > 0 and no --collect-only: then xdist's DSession runs.
+        distributing = config.getoption("dist", "no") != "no"
+        if settings.xdist == "once" and distributing and not config.getoption("collectonly"):
+            from pytest_flowrun._once import OnceController, refuse_unsupported
+
+            refuse_unsupported(config, settings)
+            controller = OnceController(_session(config))
+            config.pluginmanager.register(controller, "flowrun-xdist-once")
     elif hasattr(config, "workerinput"):  # a pytest-xdist worker
         from pytest_flowrun._xdist import XdistWorker
 
