@@ -9,13 +9,19 @@ its real counterpart would (starting a container, running a migration), scaled b
     token_service ───────────┼── api_server ─┴── warm_cache
       └── auth_token         │
     payment_gateway ─────────┤
-    mail_server ─────────────┘
+    mail_server ─────────────┤
+    minikv_proc ─────────────┘
+
+``minikv_proc`` is not declared here: it is the fixture of minikv's pytest plugin (a
+stand-in for a third-party plugin such as pytest-redis), loaded through ``pytest_plugins``
+below, and the one line ``flowrun_fixtures = minikv_proc`` in ``pytest.ini`` makes it a
+setup task without any change to its code.
 
 With the flowrun plugin (``pytest -p flowrun``), the steps a selected test needs run
 concurrently as soon as their parents are done; without it (``pytest -p no:flowrun``) the
-task fixtures are ordinary session fixtures that pytest sets up one after the other, and
-the two plain setup steps (``search_index``, ``warm_cache``) do not exist, so the tests
-that use them are skipped.
+task fixtures, and ``minikv_proc``, are ordinary session fixtures that pytest sets up one
+after the other, and the two plain setup steps (``search_index``, ``warm_cache``) do not
+exist, so the tests that use them are skipped.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flowrun import RunContext, default_registry, task
+from minikv import Client
 
 from shop import db
 from shop.api import ShopApp
@@ -36,7 +43,20 @@ from shop.payments import PaymentGatewayApp
 from shop.testing import Settings
 from shop.tokens import TokenApp
 
+if TYPE_CHECKING:  # imported by pytest_plugins below, which must import it first
+    from minikv.pytest_plugin import MinikvProc
+
+#: Where a third-party plugin is usually installed, this suite loads minikv's explicitly.
+pytest_plugins = ["minikv.pytest_plugin"]
+
 settings_key = pytest.StashKey[Settings]()
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Under ``-p no:flowrun``, declare the plugin's ``flowrun_fixtures`` ini key, so that
+    ``--strict-config`` accepts ``pytest.ini`` and the suite runs with plain pytest too."""
+    if not pluginmanager.has_plugin("flowrun"):
+        parser.addini("flowrun_fixtures", "ignored: the flowrun plugin is not loaded", "args")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -177,21 +197,24 @@ def api_server(
     token_service: Service,
     payment_gateway: Service,
     mail_server: Service,
+    minikv_proc: MinikvProc,
     settings: Settings,
 ) -> Iterator[Service]:
     """The shop API on the migrated database, wired to the other services.
 
     It does not wait for ``seed_data``: tests that need the catalogue ask for both.
     """
-    app = ShopApp(
-        database,
-        tokens=settings.client(token_service),
-        payments=settings.client(payment_gateway),
-        mail=settings.client(mail_server),
-    )
-    with serve(app, "shop-api") as service:
-        settings.wait(0.5)
-        yield service
+    with Client(minikv_proc.host, minikv_proc.port) as kv:
+        app = ShopApp(
+            database,
+            tokens=settings.client(token_service),
+            payments=settings.client(payment_gateway),
+            mail=settings.client(mail_server),
+            kv=kv,
+        )
+        with serve(app, "shop-api") as service:
+            settings.wait(0.5)
+            yield service
 
 
 @task(deps=[api_server, seed_data], timeout_s=5)
@@ -238,6 +261,13 @@ def tokens(token_service: Service, settings: Settings) -> JsonClient:
 def payments(payment_gateway: Service, settings: Settings) -> JsonClient:
     """A client of the payment gateway stub."""
     return settings.client(payment_gateway)
+
+
+@pytest.fixture
+def kv(minikv_proc: MinikvProc) -> Iterator[Client]:
+    """A client of the key-value store, closed after the test."""
+    with Client(minikv_proc.host, minikv_proc.port) as client:
+        yield client
 
 
 @pytest.fixture

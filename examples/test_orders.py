@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from minikv import Client
 
 from shop import db
 from shop.http import JsonClient
 from shop.payments import DECLINED_CARD
+from shop.testing import Settings
 
 CARD = "4242424242424242"
 
@@ -95,3 +97,25 @@ def test_out_of_stock_product_cannot_be_ordered(
     assert reply.status == 409
     assert reply.body == {"error": "BEAN-SUM is out of stock"}
     assert len(payments.get("/v1/charges").body) == charges_before
+
+
+def test_a_retried_order_is_placed_once(
+    customer_api: JsonClient,
+    payments: JsonClient,
+    kv: Client,
+    settings: Settings,
+    catalogue: dict[str, dict[str, Any]],
+) -> None:
+    charges_before = len(payments.get("/v1/charges").body)
+    grinder = catalogue["GEAR-GRD"]
+    order = {"user_id": 2, "card": CARD, "lines": [{"product_id": grinder["id"], "quantity": 1}]}
+    key = {"Idempotency-Key": "checkout-7f3a"}
+
+    first = customer_api.post("/orders", order, headers=key)
+    retried = customer_api.post("/orders", order, headers=key)  # the first reply was "lost"
+
+    assert first.status == retried.status == 201
+    assert retried.body == first.body
+    assert len(payments.get("/v1/charges").body) == charges_before + 1
+    assert customer_api.get(f"/products/{grinder['id']}").body["stock"] == grinder["stock"] - 1
+    assert kv.get(f"idempotency:{settings.client_id}:checkout-7f3a") == first.body

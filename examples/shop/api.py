@@ -1,7 +1,9 @@
 """The shop's JSON API: catalogue, search and orders, with a read-through product cache.
 
 Reads go to SQLite; ``/orders`` needs a bearer token, which the API checks with the token
-service, charges the payment gateway and mails a confirmation through the mail sink.
+service, charges the payment gateway and mails a confirmation through the mail sink. An
+order sent with an ``Idempotency-Key`` header is placed once: the reply is kept in the
+key-value store (minikv) for a day, and a retry with the same key gets it back.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from minikv import Client
+
 from shop import db
 from shop.http import JsonClient, Request, Response
 from shop.pricing import Line, Quote, format_cents
 from shop.tokens import parse_bearer
 
-__all__ = ["ProductCache", "ShopApp"]
+__all__ = ["IDEMPOTENCY_TTL_S", "ProductCache", "ShopApp"]
 
 
 class ProductCache:
@@ -63,16 +67,28 @@ class _HttpError(Exception):
         self.error = error
 
 
+#: How long the reply to an order sent with an ``Idempotency-Key`` is kept.
+IDEMPOTENCY_TTL_S = 24 * 3600.0
+
+
 class ShopApp:
-    """The API app; ``tokens``, ``payments`` and ``mail`` are clients of those services."""
+    """The API app; ``tokens``, ``payments`` and ``mail`` are clients of those services,
+    ``kv`` a client of the key-value store."""
 
     def __init__(
-        self, db_path: Path, *, tokens: JsonClient, payments: JsonClient, mail: JsonClient
+        self,
+        db_path: Path,
+        *,
+        tokens: JsonClient,
+        payments: JsonClient,
+        mail: JsonClient,
+        kv: Client,
     ) -> None:
         self.db_path = db_path
         self.tokens = tokens
         self.payments = payments
         self.mail = mail
+        self.kv = kv
         self.cache = ProductCache()
 
     def handle(self, request: Request) -> Response:
@@ -98,8 +114,11 @@ class ShopApp:
             case "GET", ["cache"]:
                 return 200, self.cache.stats()
             case "POST", ["orders"]:
-                self._authorize(request)
-                return 201, self._place_order(request.body)
+                client_id = self._authorize(request)
+                key = request.headers.get("idempotency-key")
+                if key is None:
+                    return 201, self._place_order(request.body)
+                return 201, self._place_order_once(f"idempotency:{client_id}:{key}", request.body)
             case "GET", ["orders", order_id]:
                 self._authorize(request)
                 return 200, self._order(_as_id(order_id))
@@ -200,6 +219,18 @@ class ShopApp:
             },
         )
         return {"id": order_id, "total_cents": quote.total_cents, "charge_id": charge.body["id"]}
+
+    def _place_order_once(self, stored_as: str, body: Any) -> dict[str, Any]:
+        """The order kept under ``stored_as``, or a new one, kept there.
+
+        Made for retries after a lost reply; two requests with the same key at the same
+        time could both place the order (a real store would reserve the key first).
+        """
+        kept: dict[str, Any] | None = self.kv.get(stored_as)
+        if kept is None:
+            kept = self._place_order(body)
+            self.kv.set(stored_as, kept, ttl_s=IDEMPOTENCY_TTL_S)
+        return kept
 
     def _order(self, order_id: int) -> dict[str, Any]:
         with db.connect(self.db_path) as conn:

@@ -13,7 +13,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -185,9 +185,11 @@ class JsonClient:
         """``GET base_url + path``."""
         return self.request("GET", path)
 
-    def post(self, path: str, body: Any = None) -> Reply:
-        """``POST base_url + path`` with ``body`` as JSON."""
-        return self.request("POST", path, body)
+    def post(
+        self, path: str, body: Any = None, *, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """``POST base_url + path`` with ``body`` as JSON, and ``headers`` if given."""
+        return self.request("POST", path, body, headers=headers)
 
     def delete(self, path: str) -> Reply:
         """``DELETE base_url + path``."""
@@ -197,17 +199,25 @@ class JsonClient:
         """The same client sending ``token`` instead."""
         return JsonClient(self.base_url, token, self.timeout_s)
 
-    def request(self, method: str, path: str, body: Any = None) -> Reply:
-        """Send one request; HTTP error statuses are returned, not raised."""
-        headers = {"Accept": "application/json"}
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """Send one request, with ``headers`` if given; HTTP error statuses are returned,
+        not raised."""
+        sent = {"Accept": "application/json", **(headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = "application/json"
         if self.token is not None:
-            headers["Authorization"] = f"Bearer {self.token}"
+            sent["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(
-            self.base_url + path, data=data, headers=headers, method=method
+            self.base_url + path, data=data, headers=sent, method=method
         )
         try:
             with _opener.open(request, timeout=self.timeout_s) as response:
