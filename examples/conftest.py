@@ -49,6 +49,10 @@ if TYPE_CHECKING:  # imported by pytest_plugins below, which must import it firs
 #: Where a third-party plugin is usually installed, this suite loads minikv's explicitly.
 pytest_plugins = ["minikv.pytest_plugin"]
 
+#: ``live/`` is a suite of its own, with its own ``pytest.ini`` (its event loop mode holds
+#: for a whole session): ``pytest examples/live`` runs it.
+collect_ignore = ["live"]
+
 settings_key = pytest.StashKey[Settings]()
 
 

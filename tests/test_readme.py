@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```\n", re.M | re.S)
 #: Blocks importing these need an optional extra (``flowrun[dask]``, also in ``dev``).
 _OPTIONAL = re.compile(r"^(?:from|import) (distributed)\b", re.M)
@@ -97,3 +99,24 @@ def test_readme_plugin_suite_selecting_unit_tests_runs_no_setup(pytester: pytest
     result = pytester.runpytest_subprocess("-p", "flowrun", "-k", "unit")
     result.assert_outcomes(passed=1, deselected=2)
     result.stdout.no_fnmatch_line("flowrun: * tasks run*")
+
+
+def _first_commands() -> list[str]:
+    """The command lines of the README's first bash block, its comments left out."""
+    text = README.read_text(encoding="utf-8")
+    block = next(m.group(2) for m in _BLOCK.finditer(text) if m.group(1) == "bash")
+    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_ci_runs_the_readmes_first_command_exactly_as_written() -> None:
+    first = _first_commands()[0]
+    assert "pytest examples " in first
+    assert first in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_extras_the_readmes_commands_install_exist() -> None:
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        extras = tomllib.load(file)["project"]["optional-dependencies"]
+    named = [m for line in _first_commands() for m in re.findall(r"'\.\[(\w+)\]'", line)]
+    assert named
+    assert set(named) <= set(extras)
