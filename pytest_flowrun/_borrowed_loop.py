@@ -16,14 +16,21 @@ pytest-asyncio's runner closes the loop afterwards (the session finalizer that t
 run down is registered after the runner is set up, so it runs before the runner's).
 
 ``AsyncioSessionLoop`` holds the mode's checks, refused with ``pytest.UsageError`` before
-anything runs: pytest-asyncio missing, older than ``OLDEST_PYTEST_ASYNCIO``, or a
-``pytest_asyncio_loop_factories`` implementation (it rebuilds the session loop). It also
-fails the setup of an async test on any other loop (a function-scoped one, most often)
-that needs an async task, directly or through its fixtures: a value such a task made may
-be bound to the session loop, and awaiting it from another loop can wait forever (an
-``asyncio.Queue``'s ``get``). The rule looks at the task's kind, not at its value, so an
-async task returning plain data is refused for those tests too; the message names the
-fix. Sync tasks are not concerned (their values are not loop-bound).
+anything runs: pytest-asyncio missing, older than ``OLDEST_PYTEST_ASYNCIO``, without the
+private runner fixture, or a ``pytest_asyncio_loop_factories`` implementation (it rebuilds
+the session loop). ``.ci/asyncio-matrix`` runs the mode's tests on each release from
+``OLDEST_PYTEST_ASYNCIO`` to ``NEWEST_TESTED``.
+
+It also fails the setup of a test, before any of its fixtures is set up, when something
+on another loop than the session loop (a function-scoped one, most often) needs an async
+task, directly or through other fixtures: an async test, or a pytest-asyncio async
+fixture. A value such a task made may be bound to the session loop, and awaiting it from
+another loop can wait forever (an ``asyncio.Queue``'s ``get``). The rule looks at the
+task's kind, not at its value, so an async task returning plain data is refused there too;
+the message names the fix. Sync tasks are not concerned (their values are not loop-bound).
+Which loop a test or fixture gets is read the way pytest-asyncio reads it (its marks, the
+fixture attribute its ``fixture`` decorator sets, its ini options); a test fails when the
+two readings differ.
 
 Imports pytest, the standard library and ``_portal``; registered by ``plugin`` only in
 this mode.
@@ -32,6 +39,7 @@ this mode.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import threading
 from collections.abc import Callable, Coroutine, Iterable
@@ -43,8 +51,12 @@ from pytest_flowrun._portal import _POLL_S, LoopPortal
 
 T = TypeVar("T")
 
-#: The oldest pytest-asyncio whose session loop lives in ``_session_scoped_runner``.
+#: The oldest pytest-asyncio whose session loop lives in ``_session_scoped_runner`` and runs
+#: every session-loop test and fixture through that runner's ``run`` (1.1 runs tests
+#: otherwise, and the hand-over would miss them).
 OLDEST_PYTEST_ASYNCIO = (1, 2)
+#: The newest pytest-asyncio release line ``.ci/asyncio-matrix`` runs the mode's tests on.
+NEWEST_TESTED = (1, 5)
 #: pytest-asyncio's private fixture holding the session loop's ``asyncio.Runner``.
 RUNNER_FIXTURE = "_session_scoped_runner"
 #: pytest-asyncio's hook that builds its loops from factories (1.4 and later).
@@ -69,20 +81,29 @@ class AsyncioSessionLoop:
         from importlib.metadata import PackageNotFoundError, version
 
         oldest = ".".join(map(str, OLDEST_PYTEST_ASYNCIO))
+        tested = f"tested with {oldest} to {'.'.join(map(str, NEWEST_TESTED))}"
         try:
             installed = version("pytest-asyncio")
         except PackageNotFoundError:
             installed = None
         if installed is None or not config.pluginmanager.hasplugin("asyncio"):
             raise pytest.UsageError(
-                f"--flowrun-loop {MODE} needs pytest-asyncio {oldest} or later, loaded: "
-                "pip install 'pytest-asyncio>=" + oldest + "' (and do not pass -p no:asyncio), "
-                "or use --flowrun-loop thread"
+                f"--flowrun-loop {MODE} needs pytest-asyncio {oldest} or later ({tested}), "
+                f"loaded: pip install 'pytest-asyncio>={oldest}' (and do not pass "
+                "-p no:asyncio), or use --flowrun-loop thread"
             )
         if _version_tuple(installed) < OLDEST_PYTEST_ASYNCIO:
             raise pytest.UsageError(
-                f"--flowrun-loop {MODE} needs pytest-asyncio {oldest} or later, "
+                f"--flowrun-loop {MODE} needs pytest-asyncio {oldest} or later ({tested}), "
                 f"found {installed}: upgrade it, or use --flowrun-loop thread"
+            )
+        from pytest_asyncio import plugin
+
+        if RUNNER_FIXTURE not in vars(plugin):
+            raise pytest.UsageError(
+                f"--flowrun-loop {MODE} relies on pytest-asyncio's private fixture "
+                f"{RUNNER_FIXTURE!r}, which pytest-asyncio {installed} no longer has "
+                f"({tested}): install one of those, or use --flowrun-loop thread"
             )
         #: The async tasks' fixture names, given by ``share_async_tasks`` at collection.
         self.async_tasks: frozenset[str] = frozenset()
@@ -102,17 +123,19 @@ class AsyncioSessionLoop:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Fail an async test on a loop other than the session loop that needs an async
-        task (before its fixtures are set up): it could wait forever on a loop-bound value."""
+        """Fail a test whose async code on a loop other than the session loop needs an
+        async task: the test itself, or one of its pytest-asyncio fixtures (before any
+        fixture is set up: it could wait forever on a loop-bound value)."""
         if not self.async_tasks:
+            return
+        names = getattr(item, "fixturenames", ())
+        needed = [name for name in names if name in self.async_tasks]
+        if not needed:
             return
         from pytest_asyncio import is_async_test
 
         scope = _test_loop_scope(item) if is_async_test(item) else SESSION
-        if scope == SESSION:
-            return
-        needed = [name for name in getattr(item, "fixturenames", ()) if name in self.async_tasks]
-        if needed:
+        if scope != SESSION:
             pytest.fail(
                 f"flowrun: test {item.name!r} runs on pytest-asyncio's {scope}-scoped loop "
                 f"but needs async task {needed[0]!r}, whose values may be bound to the "
@@ -121,6 +144,53 @@ class AsyncioSessionLoop:
                 "asyncio_default_test_loop_scope = session in the ini file",
                 pytrace=False,
             )
+        found = self._fixture_off_the_loop(item, names)
+        if found is not None:
+            fixture, scope, task = found
+            pytest.fail(
+                f"flowrun: fixture {fixture!r} (of test {item.name!r}) runs on "
+                f"pytest-asyncio's {scope}-scoped loop but needs async task {task!r}, whose "
+                f"values may be bound to the session loop (--flowrun-loop {MODE}): declare "
+                '@pytest_asyncio.fixture(loop_scope="session"), or set '
+                "asyncio_default_fixture_loop_scope = session in the ini file",
+                pytrace=False,
+            )
+
+    def _fixture_off_the_loop(
+        self, item: pytest.Item, names: Iterable[str]
+    ) -> tuple[str, str, str] | None:
+        """The first of ``item``'s async fixtures on another loop than the session loop
+        that needs an async task: its name, its loop's scope and the task's name."""
+        # pytest's only way to ask which definitions of a name a node sees (as _selection).
+        manager: Any = item.session._fixturemanager
+        for name in names:
+            if name in self.async_tasks:
+                continue
+            for fixturedef in manager.getfixturedefs(name, item) or ():
+                scope = _fixture_loop_scope(fixturedef, item.config)
+                if scope is None or scope == SESSION:
+                    continue
+                task = self._async_task_below(manager, fixturedef, item)
+                if task is not None:
+                    return name, scope, task
+        return None
+
+    def _async_task_below(
+        self, manager: Any, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
+    ) -> str | None:
+        """The first async task ``fixturedef`` needs, directly or through other fixtures."""
+        seen: set[str] = set()
+        stack = list(fixturedef.argnames)
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in self.async_tasks:
+                return name
+            for other in manager.getfixturedefs(name, item) or ():
+                stack.extend(other.argnames)
+        return None
 
 
 def share_async_tasks(config: pytest.Config, async_tasks: Iterable[str]) -> None:
@@ -138,6 +208,25 @@ def _test_loop_scope(item: pytest.Item) -> str:
     kwargs = marker.kwargs if marker is not None else {}
     scope = kwargs.get("loop_scope") or kwargs.get("scope")
     return str(scope or item.config.getini("asyncio_default_test_loop_scope") or "function")
+
+
+def _fixture_loop_scope(fixturedef: pytest.FixtureDef[Any], config: pytest.Config) -> str | None:
+    """The scope of the loop pytest-asyncio runs ``fixturedef`` on, or ``None`` if it does
+    not run it (a sync fixture; in strict mode, one not declared with
+    ``pytest_asyncio.fixture``). Read as pytest-asyncio 1.x's private
+    ``pytest_fixture_setup`` does: the ``_loop_scope`` its decorator sets, else the ini
+    default (``fixture-scope``, 1.5: the fixture's scope), else the fixture's scope."""
+    func = getattr(fixturedef.func, "__func__", fixturedef.func)
+    if not getattr(func, "_force_asyncio_fixture", False):
+        mode = config.getoption("asyncio_mode", None) or config.getini("asyncio_mode")
+        if mode != "auto":
+            return None
+        if not (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)):
+            return None
+    default = config.getini("asyncio_default_fixture_loop_scope")
+    if default == "fixture-scope":
+        default = fixturedef.scope
+    return str(getattr(func, "_loop_scope", None) or default or fixturedef.scope)
 
 
 def session_portal(portal: LoopPortal, mode: str, request: pytest.FixtureRequest) -> LoopPortal:

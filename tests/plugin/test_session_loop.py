@@ -230,15 +230,36 @@ def test_the_mode_without_pytest_asyncio_is_refused(suite: Suite) -> None:
     result = suite.run("--flowrun-loop", "asyncio-session", "-p", "no:asyncio")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: --flowrun-loop asyncio-session needs pytest-asyncio 1.2 or later, loaded*"]
+        [
+            "ERROR: --flowrun-loop asyncio-session needs pytest-asyncio 1.2 or later "
+            "(tested with 1.2 to 1.5), loaded*"
+        ]
     )
 
 
 def test_a_too_old_pytest_asyncio_is_refused(
     pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("importlib.metadata.version", lambda name: "0.26.0")
-    with pytest.raises(pytest.UsageError, match=r"pytest-asyncio 1\.2 or later, found 0\.26\.0"):
+    monkeypatch.setattr("importlib.metadata.version", lambda name: "1.1.1")
+    with pytest.raises(
+        pytest.UsageError,
+        match=r"pytest-asyncio 1\.2 or later \(tested with 1\.2 to 1\.5\), "
+        r"found 1\.1\.1: upgrade it, or use --flowrun-loop thread",
+    ):
+        AsyncioSessionLoop(pytestconfig)
+
+
+def test_a_pytest_asyncio_without_the_runner_fixture_is_refused(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_asyncio import plugin
+
+    monkeypatch.delattr(plugin, RUNNER_FIXTURE)
+    with pytest.raises(
+        pytest.UsageError,
+        match=r"relies on pytest-asyncio's private fixture '_session_scoped_runner', which "
+        r"pytest-asyncio \S+ no longer has \(tested with 1\.2 to 1\.5\)",
+    ):
         AsyncioSessionLoop(pytestconfig)
 
 
@@ -366,6 +387,96 @@ def test_the_ini_default_loop_scope_session_is_enough(suite: Suite) -> None:
         """
         async def test_default_loop(queue):
             assert await queue.get() == "item"
+        """
+    )
+    suite.run_subprocess(timeout=60).assert_outcomes(passed=1)
+
+
+#: How each mode declares a fixture that pytest-asyncio runs on its default loop.
+ASYNC_FIXTURE = {"strict": "@pytest_asyncio.fixture", "auto": "@pytest.fixture"}
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_an_async_fixture_on_another_loop_needing_an_async_task_fails_instead_of_hanging(
+    suite: Suite, mode: str
+) -> None:
+    loop_suite(suite, mode)
+    suite.conftest(OTHER_LOOP_TASKS)
+    suite.tests(
+        f"""
+        import pytest
+        import pytest_asyncio
+
+        {ASYNC_FIXTURE[mode]}
+        async def first_item(queue):
+            return await queue.get()  # would wait forever on the function-scoped loop
+
+        @pytest.fixture
+        def wrapped(queue):
+            return queue
+
+        @pytest_asyncio.fixture(scope="module", loop_scope="module")
+        async def through_a_fixture(wrapped):
+            return await wrapped.get()
+
+        {ASYNC_FIXTURE[mode]}
+        async def from_a_sync_task(plain):
+            return plain.upper()
+
+        @pytest_asyncio.fixture(loop_scope="session")
+        async def on_the_session_loop(queue):
+            return await queue.get()
+
+        def test_a_sync_test(first_item):
+            pass
+
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_a_session_loop_test(through_a_fixture):
+            pass
+
+        def test_a_sync_task_is_fine(from_a_sync_task):
+            assert from_a_sync_task == "PLAIN"
+
+        def test_a_session_loop_fixture(on_the_session_loop):
+            assert on_the_session_loop == "item"
+        """
+    )
+    result = suite.run_subprocess(timeout=60)
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*fixture 'first_item' (of test 'test_a_sync_test') runs on pytest-asyncio's "
+            "function-scoped loop but needs async task 'queue'*"
+            '@pytest_asyncio.fixture(loop_scope="session")*'
+            "asyncio_default_fixture_loop_scope = session*",
+            "*fixture 'through_a_fixture' (of test 'test_a_session_loop_test') runs on "
+            "pytest-asyncio's module-scoped loop but needs async task 'queue'*",
+        ]
+    )
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_the_ini_default_fixture_loop_scope_session_is_enough(suite: Suite, mode: str) -> None:
+    # BASE_INI's asyncio_default_fixture_loop_scope is function: this suite needs its own ini.
+    suite.pytester.makeini(
+        "[pytest]\n"
+        f"asyncio_mode = {mode}\n"
+        "flowrun_loop = asyncio-session\n"
+        "filterwarnings = error\n"
+        "asyncio_default_fixture_loop_scope = session\n"
+    )
+    suite.conftest(OTHER_LOOP_TASKS)
+    suite.tests(
+        f"""
+        import pytest
+        import pytest_asyncio
+
+        {ASYNC_FIXTURE[mode]}
+        async def first_item(queue):
+            return await queue.get()
+
+        def test_a_sync_test(first_item):
+            assert first_item == "item"
         """
     )
     suite.run_subprocess(timeout=60).assert_outcomes(passed=1)
@@ -524,3 +635,99 @@ def test_pytest_asyncio_runs_session_loop_tests_through_the_runner(suite: Suite)
         """
     )
     suite.run().assert_outcomes(passed=2)
+
+
+#: A suite whose tests and fixtures compare the loop pytest-asyncio ran them on with the
+#: loop scope flowrun reads for them (``_test_loop_scope``, ``_fixture_loop_scope``).
+READINGS = """
+    import asyncio
+    import pytest
+    import pytest_asyncio
+    from pytest_flowrun._borrowed_loop import _fixture_loop_scope, _test_loop_scope
+
+    SCOPES = ("function", "class", "module", "package", "session")
+
+    @pytest.fixture
+    def scope_of(request):
+        loops = {
+            request.getfixturevalue(f"_{scope}_scoped_runner").get_loop(): scope
+            for scope in SCOPES
+        }
+        return loops.__getitem__
+
+    @pytest.fixture
+    def read(request):
+        def read(name):
+            manager = request.session._fixturemanager
+            fixturedef = manager.getfixturedefs(name, request.node)[-1]
+            return _fixture_loop_scope(fixturedef, request.config)
+
+        return read
+
+    @pytest_asyncio.fixture
+    async def decorated():
+        return asyncio.get_running_loop()
+
+    @pytest_asyncio.fixture(loop_scope="session")
+    async def session_loop():
+        return asyncio.get_running_loop()
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="module")
+    async def module_loop():
+        return asyncio.get_running_loop()
+
+    @pytest.fixture
+    async def undecorated():  # requested in auto mode only
+        return asyncio.get_running_loop()
+
+    @pytest.fixture
+    def sync():
+        return None
+"""
+
+
+@pytest.mark.parametrize("default", ["function", "session"])
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_pytest_asyncio_runs_tests_and_fixtures_on_the_loops_flowrun_reads(
+    suite: Suite, mode: str, default: str
+) -> None:
+    suite.pytester.makeini(
+        "[pytest]\n"
+        f"asyncio_mode = {mode}\n"
+        f"asyncio_default_fixture_loop_scope = {default}\n"
+        f"asyncio_default_test_loop_scope = {default}\n"
+        "filterwarnings = error\n"
+    )
+    suite.conftest(READINGS)
+    undecorated = ", undecorated" if mode == "auto" else ""
+    suite.tests(
+        f"""
+        import asyncio
+        import pytest
+        from pytest_flowrun._borrowed_loop import _test_loop_scope
+
+        def test_the_fixtures(scope_of, read, decorated, session_loop, module_loop{undecorated}):
+            ran = {{"decorated": decorated, "session_loop": session_loop}}
+            ran["module_loop"] = module_loop
+            if "{undecorated}":
+                ran["undecorated"] = undecorated
+            assert {{name: read(name) for name in ran}} == {{
+                name: scope_of(loop) for name, loop in ran.items()
+            }}
+            assert read("sync") is None
+            assert read("undecorated") == ("{default}" if "{mode}" == "auto" else None)
+
+        @pytest.mark.asyncio
+        async def test_default(request, scope_of):
+            assert _test_loop_scope(request.node) == scope_of(asyncio.get_running_loop())
+
+        @pytest.mark.asyncio(loop_scope="module")
+        async def test_module(request, scope_of):
+            assert _test_loop_scope(request.node) == scope_of(asyncio.get_running_loop())
+
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_session(request, scope_of):
+            assert _test_loop_scope(request.node) == scope_of(asyncio.get_running_loop())
+        """
+    )
+    suite.run().assert_outcomes(passed=4)
