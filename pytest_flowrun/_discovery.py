@@ -71,8 +71,8 @@ class Discovery:
 
     rootpath: Path
     #: A pytest-xdist worker served by the controller (``--flowrun-xdist once``): the
-    #: controller sets up the fixtures the tasks take, so the worker's task fixtures take
-    #: only the tasks they depend on.
+    #: controller sets up the fixtures the tasks take and runs the tasks, so the worker's
+    #: task fixtures take no parameter but ``request``.
     remote: bool = False
     entries: dict[str, TaskEntry] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -176,16 +176,16 @@ class Discovery:
         return True
 
     def _fixture_params(self, entry: TaskEntry) -> tuple[str, ...]:
+        if self.remote:
+            # The controller sets up the fixtures and runs the tasks: a test needing only a
+            # child task gets its value without its parents' (which may not cross).
+            return ()
         params: list[str] = []
         for dep in entry.spec.deps:
             other = self.entries.get(dep)
             if other is not None and _visible(other.scope_dir, entry.scope_dir):
                 params.append(dep)
         for name in entry.spec.requires:
-            if self.remote and name not in self.entries:
-                # A fixture, set up by the controller; a task not found yet goes too: on
-                # such a worker, a task fixture only fetches a value, in any order.
-                continue
             if name not in params:
                 params.append(name)
         return tuple(params)

@@ -21,6 +21,8 @@ DEFAULT_MAX_PARALLEL = 16
 LOOP_MODES = ("thread", "asyncio-session")
 #: ``--flowrun-xdist``: who runs the setup under pytest-xdist; the first is the default.
 XDIST_MODES = ("per-worker", "once")
+#: Set by the xdist controller in ``once`` mode to its pid (see ``serves_once``).
+ONCE_ENV = "FLOWRUN_XDIST_ONCE_CONTROLLER"
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
@@ -304,21 +306,12 @@ def read_settings(config: pytest.Config) -> Settings:
 def serves_once(config: pytest.Config) -> bool:
     """Is this a pytest-xdist worker whose setup the controller runs (``once``)?
 
-    Asked while pytest loads the initial conftests, before the options are parsed and
-    before xdist hands the worker its ``workerinput``: from xdist's environment variable
-    and the command line's known arguments, else the ini option.
+    Asked while pytest loads the initial conftests, before xdist hands the worker its
+    ``workerinput``: the controller in ``once`` mode puts its pid in the environment
+    its workers inherit (``ONCE_ENV``), and a worker is its child. A pytest started from
+    a test inherits the variable too, but is not the controller's child.
     """
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return False
-    known = getattr(config, "known_args_namespace", None)
-    mode = getattr(known, "flowrun_xdist", None)
-    if mode is None:
-        try:
-            ini = config.getini("flowrun_xdist")
-        except ValueError:  # the option is not registered yet
-            ini = ""
-        mode = ini.strip() if isinstance(ini, str) else ""
-    return mode == "once"
+    return os.environ.get(ONCE_ENV) == str(os.getppid())
 
 
 def _fixtures(config: pytest.Config, explicit: list[str]) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ needed, and nothing imports this module back.
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_flowrun._names import GENERATED_ATTRIBUTE, SPEC_ATTRIBUTE
-from pytest_flowrun._options import Settings, add_options, read_settings
+from pytest_flowrun._options import ONCE_ENV, Settings, add_options, read_settings
 
 if TYPE_CHECKING:
     from pytest_flowrun._session import SetupSession
@@ -74,6 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
             from pytest_flowrun._once import OnceController, refuse_unsupported
 
             refuse_unsupported(config, settings)
+            # Before xdist starts the workers: they must know it while loading conftests.
+            os.environ[ONCE_ENV] = str(os.getpid())
             controller = OnceController(_session(config))
             config.pluginmanager.register(controller, "flowrun-xdist-once")
     elif hasattr(config, "workerinput"):  # a pytest-xdist worker
@@ -156,6 +159,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop the loop thread if a failure left it running."""
+    if os.environ.get(ONCE_ENV) == str(os.getpid()):
+        del os.environ[ONCE_ENV]
     state = config.stash.get(_SESSION, None)
     if state is not None:
         state.stop()
