@@ -197,6 +197,9 @@ class OnceController:
         except BaseException as exc:
             self.start_error = f"flowrun: the setup run could not start: {one_line(exc)}"
             raise
+        if self._closed:  # Ctrl-C while the fixtures were set up: start nothing now
+            self.start_error = "flowrun: the session ended before the setup run started"
+            raise RuntimeError(self.start_error)
         run = plan.start()
         self.state.adopt(run, plan.store, session)
         return run

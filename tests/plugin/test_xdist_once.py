@@ -438,3 +438,94 @@ def slow(db):
     assert suite.log().count("db up") == 1
     assert suite.log()[-1] == "db down", output
     assert alive(suite.path) == []
+
+
+def test_a_failed_teardown_fails_the_run_after_the_tests_pass(suite: Suite) -> None:
+    suite.conftest(
+        """
+        from flowrun import task
+
+        @task
+        def db():
+            yield "db"
+            raise RuntimeError("could not drop the database")
+        """
+    )
+    suite.tests("def test_a(db): pass\ndef test_b(db): pass\n")
+    result = suite.run_subprocess(*once("-n", "2"))
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*could not drop the database*"])
+
+
+def test_the_dag_is_printed_once(suite: Suite) -> None:
+    suite.conftest(
+        """
+        from flowrun import task
+
+        @task
+        def db():
+            return "db"
+
+        @task(deps=[db])
+        def api(db):
+            return "api"
+        """
+    )
+    suite.tests("def test_a(api): pass\ndef test_b(db): pass\n")
+    result = suite.run_subprocess(*once("-n", "2", "--flowrun-dag"))
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str()
+    assert output.count("flowrun: setup DAG") == 1, output
+    assert output.count("= flowrun =") == 1, output
+
+
+def test_ctrl_c_while_the_controller_sets_up_a_tasks_fixture_starts_no_task(
+    suite: Suite, leftovers: object
+) -> None:
+    suite.conftest(
+        SERVERS_HELPER
+        + """
+import signal, time
+import pytest
+from flowrun import task
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+@pytest.fixture(scope="session")
+def docker():
+    proc = start("docker")
+    log("docker starting")
+    time.sleep(1.5)
+    yield "docker"
+    stop(proc)
+    log("docker down")
+
+@task
+@pytest.fixture(scope="session")
+def db(docker):
+    log("db started")
+    return "db"
+"""
+    )
+    suite.tests("def test_a(db): pass\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *once("-n", "1")],
+        cwd=suite.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "docker starting" not in suite.log() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0].decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert suite.log() == ["docker starting", "docker down"], output
+    assert alive(suite.path) == []
