@@ -647,6 +647,12 @@ READINGS = """
 
     SCOPES = ("function", "class", "module", "package", "session")
 
+    @pytest.fixture(scope="session", autouse=True)
+    def session_runner_first(_session_scoped_runner):
+        # pytest-asyncio 1.2 and 1.3 leak an event loop (a ResourceWarning at exit) when a
+        # narrower runner is set up before the session one, flowrun or not.
+        return _session_scoped_runner
+
     @pytest.fixture
     def scope_of(request):
         loops = {
