@@ -23,8 +23,8 @@ _FILE_NAME = re.compile(r"\A# ((?:conftest|test_\w+)\.py)\n")
 
 def _python_blocks() -> list[tuple[str, str, str | None]]:
     """(id, code, expected stdout) for each python script block; a text block right after
-    it is its exact output. Blocks that start with a file name comment are files of a test
-    suite, run by ``test_readme_plugin_suite``."""
+    it, in the same section, is its exact output. Blocks that start with a file name
+    comment are files of a test suite, run by ``test_readme_plugin_suite``."""
     text = README.read_text(encoding="utf-8")
     blocks = list(_BLOCK.finditer(text))
     found = []
@@ -35,7 +35,8 @@ def _python_blocks() -> list[tuple[str, str, str | None]]:
         following = blocks[i + 1] if i + 1 < len(blocks) else None
         if following is not None and following.group(1) == "text":
             between = text[match.end() : following.start()]
-            if not between.strip() or between.strip().endswith(":"):
+            same_section = re.search(r"^#", between, re.M) is None
+            if same_section and (not between.strip() or between.strip().endswith(":")):
                 expected = following.group(2)
         line = text.count("\n", 0, match.start()) + 1
         found.append((f"README.md:{line}", match.group(2), expected))
