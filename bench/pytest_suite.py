@@ -35,6 +35,8 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         env.pop(name, None)
+    for name in [n for n in env if n.startswith("PYTEST_XDIST_")]:
+        del env[name]  # run from an xdist worker, the child must not think it is one too
     return env
 
 

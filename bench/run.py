@@ -25,7 +25,7 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def _targets() -> dict[str, Callable[[Settings], list[Result]]]:
-    from bench import fixed_cost, public, pytest_suite, runtime
+    from bench import fixed_cost, public, pytest_suite, runtime, xdist_once
 
     return {
         "1": runtime.target_1,
@@ -36,6 +36,7 @@ def _targets() -> dict[str, Callable[[Settings], list[Result]]]:
         "6": pytest_suite.target_6,
         "7": public.target_7,
         "8": fixed_cost.target_8,
+        "9": xdist_once.target_9,
     }
 
 
@@ -50,6 +51,10 @@ def _fmt(value: float | None, unit: str) -> str:
         return "-"
     if unit == "x":
         return f"{value:.3f}x"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if value.is_integer():
+        return f"{int(value):,} {unit}"
     if abs(value) < 100:
         return f"{value:.1f} {unit}"
     return f"{value:,.0f} {unit}"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
-from bench import public, workloads
+import pytest
+
+from bench import public, workloads, xdist_once
 from bench.reference import run_minimal
 from bench.suite import make_suite
 
@@ -83,3 +87,43 @@ def test_the_public_path_rows_pair_every_workload_with_its_phases() -> None:
         "build_default_engine + run_once",
         "get_run_report",
     ]
+
+
+def test_the_xdist_suite_is_the_same_setup_with_and_without_task(tmp_path: Path) -> None:
+    plain = xdist_once.write_project(tmp_path / "plain", flowrun=False)
+    flowrun = xdist_once.write_project(tmp_path / "flowrun", flowrun=True)
+    tests = sorted(path.name for path in plain.glob("test_*.py"))
+    assert len(tests) == 5
+    assert tests == sorted(path.name for path in flowrun.glob("test_*.py"))
+    assert all((plain / name).read_text() == (flowrun / name).read_text() for name in tests)
+    assert sum((plain / name).read_text().count("def test_") for name in tests) == 40
+    plain_conftest = (plain / "conftest.py").read_text()
+    assert "flowrun" not in plain_conftest
+    added = [
+        line[2:]
+        for line in difflib.ndiff(
+            plain_conftest.splitlines(), (flowrun / "conftest.py").read_text().splitlines()
+        )
+        if line[:2] in ("+ ", "- ")
+    ]
+    assert sorted(added) == ["", "@task", "@task", "@task", "@task", "from flowrun import task"]
+    assert xdist_once.serial_s() == pytest.approx(2.3)
+    assert xdist_once.critical_path_s() == pytest.approx(1.5)
+
+
+@pytest.mark.slow
+def test_the_xdist_sides_set_up_each_resource_per_worker_or_once(tmp_path: Path) -> None:
+    pytest.importorskip("xdist")
+    roots = {
+        flowrun: xdist_once.write_project(tmp_path / str(flowrun), flowrun=flowrun, scale=0.0)
+        for flowrun in (False, True)
+    }
+    setups = {}
+    for side in xdist_once.SIDES:
+        _, count = xdist_once.run_side(roots[side.flowrun], side, workers=2)
+        setups[side.label] = (count.setups, count.processes, count.teardowns)
+    assert setups == {
+        "plain pytest-xdist": (8, 2, 2),
+        "flowrun per-worker": (8, 2, 2),
+        "flowrun once": (4, 1, 1),
+    }
