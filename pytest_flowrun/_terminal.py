@@ -119,7 +119,11 @@ def user_traceback(text: str) -> list[str]:
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """``flowrun: 5 tasks run, 1 failed, 1 skipped; setup 1.20s, serial 3.10s, 2.58x speed-up``."""
+    """``flowrun: 5 tasks run, 1 failed, 1 skipped; setup 1.20s, serial 3.10s, 2.58x speed-up``.
+
+    After an interrupt, the cancelled tasks are told apart: ``2 cancelled while running``
+    (counted among those run), ``6 cancelled before starting``.
+    """
     tasks: dict[str, dict[str, Any]] = report["tasks"]
     counts: dict[str, int] = report["counts"]
     ran = sum(1 for task in tasks.values() if task["attempts"])
@@ -130,8 +134,13 @@ def summary_line(report: dict[str, Any]) -> str:
     if timed_out:
         parts.append(f"{timed_out} timed out")
     parts.append(f"{counts.get('SKIPPED', 0)} skipped")
-    if counts.get("CANCELLED", 0):
-        parts.append(f"{counts['CANCELLED']} cancelled")
+    # A task cancelled while running is also one that ran: say which, so that no task
+    # reads as counted twice ("5 run ... 11 cancelled" of 11).
+    cut = sum(1 for t in tasks.values() if t["status"] == "CANCELLED" and t["attempts"])
+    if cut:
+        parts.append(f"{cut} cancelled while running")
+    if counts.get("CANCELLED", 0) - cut:
+        parts.append(f"{counts['CANCELLED'] - cut} cancelled before starting")
     span = float(report["setup_span_s"] or 0.0)
     serial = float(report["serial_s"] or 0.0)
     # An interrupted run's span is cut short: a speed-up computed from it would flatter.

@@ -123,6 +123,8 @@ def test_a_signal_during_setup_stops_starting_tears_down_in_order_and_leaks_noth
     assert took < 10, output
     assert "KeyboardInterrupt" in output
     assert "= flowrun =" in output  # the summary is still printed
+    # The chain's steps not started yet are told apart from those cut short.
+    assert " cancelled before starting; setup " in output, output
     log = suite.log()
     # The API, still starting, is waited for and torn down before the database it uses.
     assert log.index("api up") < log.index("api down") < log.index("db down")

@@ -177,5 +177,7 @@ def test_an_interrupted_run_claims_no_speed_up() -> None:
         return engine.last_run_id
 
     line = summary_line(engine.get_run_report(asyncio.run(interrupted_run())))
-    assert line.startswith("flowrun: 2 tasks run, 0 failed, 0 skipped, 1 cancelled; setup ")
+    assert line.startswith(
+        "flowrun: 2 tasks run, 0 failed, 0 skipped, 1 cancelled while running; setup "
+    )
     assert "speed-up" not in line
