@@ -51,14 +51,15 @@ def _children_cpu_s() -> float:
 last_cpu_s = 0.0
 
 
-def run_pytest(root: Path, *args: str) -> tuple[float, str]:
-    """Run pytest in ``root``; (wall seconds, output). Raises if pytest does not pass."""
+def run_pytest(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Run pytest in ``root`` (in ``env``, by default ``_env()``); (wall seconds, output).
+    Raises if pytest does not pass."""
     global last_cpu_s
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args]
     cpu = _children_cpu_s()
     start = time.perf_counter()
     done = subprocess.run(
-        command, cwd=root, env=_env(), capture_output=True, text=True, check=False
+        command, cwd=root, env=env or _env(), capture_output=True, text=True, check=False
     )
     wall = time.perf_counter() - start
     last_cpu_s = _children_cpu_s() - cpu
