@@ -6,8 +6,8 @@ plugin's settings, with pytest's outcomes as skips and interrupts; the durations
 from the last session. ``SetupSession`` starts the plan on its loop; so does the xdist
 controller in ``once`` mode (``_once``), with fixture values of its own.
 
-Imports the plugin's ``_discovery``, ``_durations``, ``_names``, ``_options``,
-``_promote`` and ``_selection``; the runtime inside ``plan_run``.
+Imports the plugin's ``_discovery``, ``_durations``, ``_names``, ``_options`` and
+``_selection``; the runtime inside ``plan_run``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pytest_flowrun._discovery import TaskEntry
 from pytest_flowrun._durations import expected_durations
 from pytest_flowrun._names import DAG_NAME
 from pytest_flowrun._options import Settings
-from pytest_flowrun._promote import prime_shared_services
 from pytest_flowrun._selection import Selection
 
 if TYPE_CHECKING:
@@ -102,3 +101,12 @@ def plan_run(
     )
     expected = expected_durations(config, selection.selected)
     return RunPlan(dag, context, scheduler, store, expected)
+
+
+def prime_shared_services(bound: dict[str, Any]) -> None:
+    """Make the pytest services among a task's fixture values safe to use from several
+    tasks at once, on the main thread before the run: ``tmp_path_factory.mktemp`` from
+    two threads races on creating the session's base temporary directory."""
+    for value in bound.values():
+        if isinstance(value, pytest.TempPathFactory):
+            value.getbasetemp()

@@ -287,12 +287,3 @@ def _with_request(fn: Callable[..., Any], request: PromotedRequest) -> Callable[
     params = [p for n, p in signature.parameters.items() if n != "request"]
     setattr(wrapper, "__signature__", signature.replace(parameters=params))  # noqa: B010
     return wrapper
-
-
-def prime_shared_services(bound: dict[str, Any]) -> None:
-    """Make the pytest services among a task's fixture values safe to use from several
-    tasks at once, on the main thread before the run: ``tmp_path_factory.mktemp`` from
-    two threads races on creating the session's base temporary directory."""
-    for value in bound.values():
-        if isinstance(value, pytest.TempPathFactory):
-            value.getbasetemp()

@@ -21,10 +21,10 @@ MASK = "***"
 
 # scheme://user:password@host. The user stops at the first ':'; the password runs to the
 # last '@' before the host (a raw DSN may hold an '@' in its password), and the authority
-# ends at '/', '?', '#' or whitespace, so a later URL is never swallowed.
-_URL_PASSWORD = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*):(?P<password>[^\s/?#]*)@"
-)
+# ends at '/', '?', '#' or whitespace, so a later URL is never swallowed. Compiled on first
+# use, by ``re``'s cache: most sessions never show a URL, and this module loads in every
+# session that has pytest-xdist.
+_URL_PASSWORD = r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*):(?P<password>[^\s/?#]*)@"
 
 
 def mask_url_passwords(text: str) -> str:
@@ -36,7 +36,7 @@ def mask_url_passwords(text: str) -> str:
     """
     if "://" not in text:  # the common case, and the cheap one
         return text
-    return _URL_PASSWORD.sub(_mask, text)
+    return re.sub(_URL_PASSWORD, _mask, text)
 
 
 def _mask(match: re.Match[str]) -> str:

@@ -6,7 +6,8 @@ session can tell: a task and another fixture sharing a name, and the fixtures a 
 fixture uses (visible from the first test that needs setup, session-scoped, needing no
 task). Every problem is reported at once, in one ``pytest.UsageError``.
 
-Imports the plugin's ``_discovery`` and ``_names``; the runtime only inside functions.
+Imports the plugin's ``_discovery`` and ``_names``, ``_params`` when some item is
+parametrized; the runtime only inside functions.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import pytest
 
 from pytest_flowrun._discovery import Discovery, TaskEntry
 from pytest_flowrun._names import DAG_NAME, GENERATED_ATTRIBUTE
-from pytest_flowrun._params import parametrized_problems
 
 if TYPE_CHECKING:
     from flowrun.dag import Dag
@@ -59,7 +59,9 @@ def select(session: pytest.Session, discovery: Discovery) -> Selection | None:
         return None
     errors: list[str] = []
     direct = _requested(session, full, discovery, errors)
-    if direct:
+    if direct and any(hasattr(item, "callspec") for item in session.items):
+        from pytest_flowrun._params import parametrized_problems  # parametrized items only
+
         errors.extend(parametrized_problems(session, full, discovery))
     if errors:
         raise pytest.UsageError(problems(errors))

@@ -16,16 +16,22 @@ raised on the main thread, where pytest ends the session for them; anything else
 handled like Ctrl-C (``_signals``).
 
 Imports the plugin's modules below it (never ``plugin``); the runtime inside functions.
+Those a session may not need are imported where it turns out to need them:
+``_borrowed_loop`` in ``--flowrun-loop asyncio-session`` mode, ``_progress`` where a live
+display can show (not on a pytest-xdist worker), ``_remote`` on a worker in ``once``
+mode, ``_terminal``'s DAG with ``--flowrun-dag``; always on the main thread before the
+run starts (``_signals.import_what_the_run_needs`` says why).
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flowrun._borrowed_loop import session_portal, share_async_tasks
 from pytest_flowrun._discovery import Discovery
 from pytest_flowrun._durations import save_durations
 from pytest_flowrun._dynamic import not_in_run, requested_tasks
@@ -34,7 +40,6 @@ from pytest_flowrun._launch import SKIP_EXCEPTIONS, plan_run
 from pytest_flowrun._options import Settings, serves_once
 from pytest_flowrun._outcomes import exit_status, failure_text, one_line, raise_on_main, skip_text
 from pytest_flowrun._portal import LoopPortal
-from pytest_flowrun._progress import Progress
 from pytest_flowrun._report import (
     build_report,
     has_failures,
@@ -49,6 +54,7 @@ from pytest_flowrun._summary import write_session_summary
 if TYPE_CHECKING:
     from flowrun.scheduler import ActiveRun
     from flowrun.state import StateStore
+    from pytest_flowrun._progress import Progress
     from pytest_flowrun._remote import RemoteSetup
 
 
@@ -84,7 +90,7 @@ class SetupSession:
         self._start_error = ""
         self._portal = LoopPortal("flowrun-setup-loop")
         self._portal.on_interrupt = self._main_interrupted
-        self._progress = Progress(config)
+        self._progress: Progress | None = None  # made at the first wait (_live_progress)
         self._signals = Signals(self._halt)
         #: Set once the run's interrupt was raised on the main thread (pytest has it).
         self._interrupt_raised = False
@@ -108,6 +114,9 @@ class SetupSession:
                 )
         if selection is not None:
             register_interop(self.config, lambda: self._run)
+        if selection is not None and self.settings.loop == "asyncio-session":
+            from pytest_flowrun._borrowed_loop import share_async_tasks
+
             entries = self.discovery.entries.items()
             share_async_tasks(self.config, (n for n, e in entries if e.spec.kind.is_async))
         if selection is not None:
@@ -129,11 +138,13 @@ class SetupSession:
 
         if self.remote is not None:  # --flowrun-xdist once, on a worker
             return self.remote.value_of(name)
+        if self._progress is None:  # before the run starts: it may import _progress
+            self._progress = _live_progress(self.config)
         run = self._ensure_run(name, request)
         if name not in run.dag.index:
             pytest.fail(not_in_run(name), pytrace=False)
         try:
-            with self._progress.waiting(request.node.name, name, run) as tick:
+            with _waiting(self._progress, request.node.name, name, run) as tick:
                 return self._portal.call(run.result(name), check=self.check_interrupt, tick=tick)
         except TaskFailedError as exc:
             cause, failed = exc.__cause__, exc.cause
@@ -240,8 +251,10 @@ class SetupSession:
         )
         import_what_the_run_needs()
         self._store = plan.store
-        # --flowrun-loop asyncio-session: pytest-asyncio's runner, set up before _finalize.
-        self._portal = session_portal(self._portal, self.settings.loop, request)
+        if self.settings.loop == "asyncio-session":  # its runner is set up before _finalize
+            from pytest_flowrun._borrowed_loop import session_portal
+
+            self._portal = session_portal(self._portal, self.settings.loop, request)
         self._portal.start()
 
         async def start() -> ActiveRun:
@@ -349,3 +362,25 @@ class SetupSession:
         """Last resort at unconfigure: ask the loop thread to stop, without waiting."""
         self._signals.restore()
         self._portal.abandon()
+
+
+def _live_progress(config: pytest.Config) -> Progress | None:
+    """The session's live progress display; None where it would show nothing (a
+    pytest-xdist worker, a session without pytest's terminal reporter), and then
+    ``_progress`` is not imported."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        return None
+    if hasattr(config, "workerinput"):
+        return None
+    from pytest_flowrun._progress import Progress
+
+    return Progress(config)
+
+
+def _waiting(
+    progress: Progress | None, test: str, task: str, run: ActiveRun
+) -> contextlib.AbstractContextManager[Callable[[float], None] | None]:
+    """``progress.waiting(test, task, run)``; without a display, a wait that shows nothing."""
+    if progress is None:
+        return contextlib.nullcontext()
+    return progress.waiting(test, task, run)

@@ -10,7 +10,9 @@ worker (``flowrun (gw0)``, ...); workers write nothing.
 Task results are never in the summary, and every URL password in it is masked
 (``_redact``).
 
-Imports the plugin's ``_options``, ``_markdown``, ``_redact`` and ``_report``; never the
+Imports the plugin's ``_options``, ``_redact`` and ``_report``, and ``_markdown`` (with
+``_mermaid``) only when there is a summary to write: the xdist controller calls
+``write_summaries`` in every session, most often with no file to write to. Never the
 runtime.
 """
 
@@ -23,7 +25,6 @@ from typing import Any
 
 import pytest
 
-from pytest_flowrun._markdown import append_markdown, summary_markdown
 from pytest_flowrun._options import Settings
 from pytest_flowrun._redact import redact_report
 from pytest_flowrun._report import empty_report
@@ -54,6 +55,8 @@ def write_summaries(settings: Settings, reports: Sequence[tuple[str, dict[str, A
     targets = summary_targets(settings)
     if not targets or not reports:
         return
+    from pytest_flowrun._markdown import append_markdown, summary_markdown
+
     markdown = "\n".join(
         summary_markdown(redact_report(report), title=title) for title, report in reports
     )

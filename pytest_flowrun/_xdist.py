@@ -20,7 +20,8 @@ comes back in ``workeroutput`` for the controller to print once (``XdistWorker``
   them in its summary, once when the workers agree (they collect the same tests), else
   once per worker.
 
-Imports the plugin's ``_options`` and ``_report``; ``_terminal`` inside functions.
+Imports the plugin's ``_options`` and ``_report``; ``_terminal`` and ``_summary`` inside
+functions, when there is something to print or write.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ class XdistController:
             has_failures(report) for report in self.reports.values()
         ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if not self.reports:  # no worker ran tasks: no summary (and no _summary import)
+            return
         from pytest_flowrun._summary import write_summaries
 
         write_summaries(
@@ -130,6 +133,8 @@ class XdistController:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """The DAG (``--flowrun-dag``), then one summary section per worker that ran tasks."""
+        if not self.dags and not self.reports:  # most sessions: _terminal is not imported
+            return
         from pytest_flowrun._terminal import write_dag_lines, write_summary
 
         if len({tuple(lines) for lines in self.dags.values()}) == 1:

@@ -187,6 +187,92 @@ _LAZY_MODULES = (
     "_xdist",
 )
 
+#: Written into a suite's conftest: at the end of the session, the modules of flowrun's two
+#: packages that the session imported, one a line, in ``imported.txt``.
+RECORD_IMPORTS = """
+    import sys
+
+    import pytest
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(config):
+        names = [m for m in sys.modules if m.partition(".")[0] in ("flowrun", "pytest_flowrun")]
+        (config.rootpath / "imported.txt").write_text("\\n".join(sorted(names)))
+"""
+
+#: What a session with one sync task and one test imports of the plugin, without
+#: pytest-xdist: each lazy module is left out unless the session uses it.
+ONE_TASK_SESSION = {
+    "pytest_flowrun",
+    "pytest_flowrun.plugin",
+    "pytest_flowrun.hooks",
+    *(
+        f"pytest_flowrun.{m}"
+        for m in (
+            "_names",
+            "_options",
+            "_discovery",
+            "_durations",
+            "_dynamic",
+            "_interop",
+            "_launch",
+            "_outcomes",
+            "_portal",
+            "_progress",  # a live display is possible (not on an xdist worker)
+            "_redact",
+            "_report",
+            "_selection",
+            "_session",
+            "_signals",
+            "_summary",
+            "_terminal",
+        )
+    ),
+}
+#: What the xdist controller's hooks import in every session (xdist installed, no -n).
+XDIST_CONTROLLER = {f"pytest_flowrun.{m}" for m in ("_xdist", "_report", "_redact")}
+
+
+def _imported(suite: Suite, *args: str) -> set[str]:
+    """Run the suite in a fresh interpreter; the modules of flowrun's packages it imported."""
+    suite.run_subprocess("-p", "no:cacheprovider", *args).assert_outcomes(passed=1)
+    return set((suite.path / "imported.txt").read_text(encoding="utf-8").splitlines())
+
+
+def test_a_one_task_session_imports_only_the_plugin_modules_it_uses(suite: Suite) -> None:
+    suite.conftest(SETUP_STEP + RECORD_IMPORTS)
+    suite.tests("def test_db(db):\n    assert db == 'db'\n")
+    imported = _imported(suite, "-p", "no:xdist")
+    assert {m for m in imported if m.startswith("pytest_flowrun")} == ONE_TASK_SESSION
+    # Not the modes, displays and files it does not use, nor a pool it does not run.
+    assert "flowrun.engine" in imported  # flowrun's __init__ re-exports it
+    assert {
+        "pytest_flowrun._borrowed_loop",  # --flowrun-loop asyncio-session only
+        "pytest_flowrun._markdown",  # a Markdown summary only
+        "pytest_flowrun._mermaid",
+        "pytest_flowrun._params",  # parametrized items only
+        "pytest_flowrun._promote",  # promoted fixtures only
+        "pytest_flowrun._once",  # --flowrun-xdist once only
+    }.isdisjoint(imported)
+
+
+def test_a_session_without_tasks_imports_neither_the_runtime_nor_the_session(
+    suite: Suite,
+) -> None:
+    suite.conftest(RECORD_IMPORTS)
+    suite.tests("def test_plain():\n    pass\n")
+    base = {"pytest_flowrun", "pytest_flowrun.plugin", "pytest_flowrun.hooks"}
+    base |= {"pytest_flowrun._names", "pytest_flowrun._options"}
+    assert _imported(suite, "-p", "no:xdist") == base
+    with_xdist = base | XDIST_CONTROLLER if _installed("xdist") else base
+    assert _imported(suite) == with_xdist  # nothing to print or write: no _terminal, _summary
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
 
 def _plugin_imports(module: str) -> set[str]:
     """The ``pytest_flowrun`` modules that ``pytest_flowrun/<module>.py`` imports, anywhere."""
