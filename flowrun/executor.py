@@ -20,7 +20,7 @@ import sys
 import time
 import types
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -359,10 +359,13 @@ _SERIALS = itertools.count()
 
 
 def _placement_of(executor: Executor | None) -> _Placement:
-    if executor is None or isinstance(executor, (ThreadPoolExecutor, DaemonThreadPool)):
+    if executor is None or isinstance(executor, DaemonThreadPool):
         return _Placement.THREADS
-    # Without importing concurrent.futures.process (and multiprocessing) on flowrun's import:
-    # if nobody imported it, the executor cannot be a ProcessPoolExecutor.
+    # Without importing concurrent.futures.thread, nor .process (and multiprocessing), on
+    # flowrun's import: if nobody imported a pool's module, the executor is not that pool.
+    thread = sys.modules.get("concurrent.futures.thread")
+    if thread is not None and isinstance(executor, thread.ThreadPoolExecutor):
+        return _Placement.THREADS
     process = sys.modules.get("concurrent.futures.process")
     if process is not None and isinstance(executor, process.ProcessPoolExecutor):
         return _Placement.PROCESS_POOL
