@@ -215,13 +215,22 @@ class OnceController:
         )
         self.state.selection = selection
         request = _controller_request(session)
-        return plan_run(
-            self.state.config,
-            self.state.settings,
-            selection,
-            self.state.discovery.entries,
-            request.getfixturevalue,
-        )
+        entries = self.state.discovery.entries
+
+        def fixture_value(name: str) -> Any:
+            try:
+                return request.getfixturevalue(name)
+            except pytest.FixtureLookupError:
+                users = [n for n in selection.selected if name in entries[n].fixture_args]
+                raise pytest.UsageError(
+                    f"task {users[0] if users else '?'!r} takes fixture {name!r}, which the "
+                    "xdist controller that runs the setup (--flowrun-xdist once) does not "
+                    "have: it loads only the initial conftests (the rootdir's and "
+                    "testpaths') and plugins; define the fixture there, or use "
+                    "--flowrun-xdist per-worker"
+                ) from None
+
+        return plan_run(self.state.config, self.state.settings, selection, entries, fixture_value)
 
 
 def _controller() -> None:

@@ -529,3 +529,37 @@ def db(docker):
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert suite.log() == ["docker starting", "docker down"], output
     assert alive(suite.path) == []
+
+
+def test_a_fixture_the_controller_does_not_have_fails_the_tests_naming_it(suite: Suite) -> None:
+    suite.conftest(
+        """
+        import pytest
+        from flowrun import task
+
+        @task
+        @pytest.fixture(scope="session")
+        def db(docker):
+            log("db ran")
+        """
+    )
+    suite.conftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def docker():
+            return "docker"
+        """,
+        where="sub",
+    )
+    suite.tests("def test_a(db): pass\ndef test_b(): pass\n", name="sub/test_a.py")
+    result = suite.run_subprocess(*once("-n", "2"))
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*flowrun: the setup run could not start: UsageError: task 'db' takes fixture "
+            "'docker', which the xdist controller that runs the setup*",
+        ]
+    )
+    assert suite.log() == []
