@@ -270,6 +270,59 @@ def fresh_registration_s(reps: int) -> list[float]:
     return seconds
 
 
+def aiodag_run(workload: Workload) -> float | None:
+    """Seconds of one run of aiodag (the issue's point of comparison) on the same graph, or
+    None when it is not installed.
+
+    aiodag's whole path is its decoration plus its run: one ``aiodag.task`` per node,
+    called with its parents' tasks, then a gather. It has no concurrency bound, no
+    timeouts, no records and no report, so it does less than either side here.
+    """
+    try:
+        import aiodag  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    graph, body = workload.graph, workload.body
+
+    # aiodag binds a node's parents to its parameters by name: one function per arity,
+    # decorated once and called once per node, as aiodag's own examples do.
+    async def root() -> None:
+        await body()
+
+    async def child(a: object) -> None:
+        await body()
+
+    async def grandchild(a: object, b: object, c: object) -> None:
+        await body()
+
+    by_arity = {0: root, 1: child, 3: grandchild}
+
+    async def main() -> float:
+        start = time.perf_counter()
+        nodes = {k: aiodag.task(fn) for k, fn in by_arity.items()}
+        tasks: dict[str, Any] = {}
+        for name, deps in graph.items():
+            tasks[name] = nodes[len(deps)](*[tasks[d] for d in deps])
+        await asyncio.gather(*tasks.values())
+        return time.perf_counter() - start
+
+    return asyncio.run(main())
+
+
+def aiodag_row(workload: Workload, reps: int) -> Result | None:
+    """aiodag against the bare loop on ``workload`` (information, no target)."""
+    if aiodag_run(workload) is None:  # also the warm-up
+        return None
+    theirs, bare = paired(lambda: aiodag_run(workload) or 0.0, lambda: bare_run(workload), reps)
+    return Result(
+        "7",
+        f"  {workload.label}: aiodag (no bound, no records, no report) / bare loop",
+        median_of_ratios(theirs, bare),
+        None,
+        details={"reps": reps, "aiodag_s": median(theirs)},
+    )
+
+
 def target_7(settings: Settings) -> list[Result]:
     """The public path: registration, run and report against the bare loop."""
     rows: list[Result] = []
@@ -279,6 +332,11 @@ def target_7(settings: Settings) -> list[Result]:
         reps = settings.reps * 2 + 1 if sleeps else settings.reps
         user, bare = measure(workload, reps)
         rows.extend(rows_for(workload, user, bare))
+        # aiodag has no concurrency bound: on the bounded sleep workload it would sleep
+        # all 500 at once, which compares nothing.
+        theirs = None if sleeps else aiodag_row(workload, reps)
+        if theirs is not None:
+            rows.append(theirs)
         if workload.max_parallel == 10_000:
             in_process = [p.register_s / len(workload.graph) for p in user]
     fresh = fresh_registration_s(max(3, settings.reps))

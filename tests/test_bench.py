@@ -74,6 +74,31 @@ def test_the_public_path_run_registers_runs_and_reports_every_task() -> None:
     assert public.bare_run(workload) > 0
 
 
+def test_the_comparison_runs_aiodag_on_the_same_graph_with_its_dependencies() -> None:
+    pytest.importorskip("aiodag")
+    order: list[int] = []
+    graph = workloads.layered(12, parents=3, width=4)
+
+    async def body() -> None:
+        order.append(len(order))
+
+    workload = public.Workload("small", graph, public.register_noop, body, 4, 1.5)
+    seconds = public.aiodag_run(workload)
+    assert seconds is not None
+    assert seconds > 0
+    assert len(order) == len(graph)  # every node ran once
+    row = public.aiodag_row(workload, reps=2)
+    assert row is not None
+    assert row.limit is None
+    assert row.value > 0
+
+
+def test_registration_is_timed_in_fresh_interpreters() -> None:
+    seconds = public.fresh_registration_s(1)
+    assert len(seconds) == 1
+    assert seconds[0] > 0
+
+
 def test_the_public_path_rows_pair_every_workload_with_its_phases() -> None:
     workload = public.Workload(
         "small", workloads.independent(20), public.register_sleep, public._sleep_10ms, 10, 1.05
