@@ -314,6 +314,21 @@ class BorrowedLoopPortal(LoopPortal):
                 raise
         return super().call(coro, check=check, tick=tick)
 
+    def check_requester(self, task: str, is_async: bool) -> None:
+        """Fail the setup of code on another event loop asking for an async task: a
+        fixture on a function-scoped loop calling ``request.getfixturevalue``, which the
+        checks before setup cannot see, would get a value bound to the session loop."""
+        running = _running_here()
+        if is_async and running is not None and running is not self._loop:
+            pytest.fail(
+                f"flowrun: async task {task!r} was requested from code running on another "
+                f"event loop than pytest-asyncio's session loop (--flowrun-loop {MODE}), "
+                "where its values may not work: run that fixture or test on the session "
+                'loop (loop_scope="session", or asyncio_default_fixture_loop_scope / '
+                "asyncio_default_test_loop_scope = session in the ini file)",
+                pytrace=False,
+            )
+
     def stop(self) -> None:
         """Stop the driver and give the runner its ``run`` back; the loop stays open."""
         if self._loop is None:
@@ -333,9 +348,10 @@ class BorrowedLoopPortal(LoopPortal):
                 loop.call_soon_threadsafe(loop.stop)
 
     def _resume(self) -> None:
-        """Drive the loop from a thread, unless it is driven, stopped, or running here."""
+        """Drive the loop from a thread, unless it is driven, stopped, or running here (a
+        fixture on another loop asking for a task still needs the session loop driven)."""
         loop = self._loop
-        if loop is None or _running_here() is not None:
+        if loop is None or _running_here() is loop:
             return
         self._pause()  # a driver asked to stop and not yet gone: wait for it
         done = threading.Event()

@@ -93,6 +93,10 @@ class LoopPortal:
             raise
         raise escaped  # outside the except block: the exception as the coroutine raised it
 
+    def check_requester(self, task: str, is_async: bool) -> None:
+        """Refuse to hand task ``task``'s value to the code asking for it, if it cannot use
+        it; on flowrun's own loop, any code can (tasks hand tests plain data)."""
+
     def _interrupted(self, future: concurrent.futures.Future[Any], exc: BaseException) -> None:
         """The main thread stopped waiting for ``future`` because of ``exc`` (Ctrl-C, most
         likely): cancel it, and tell ``on_interrupt``.

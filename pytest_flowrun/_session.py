@@ -143,6 +143,7 @@ class SetupSession:
         run = self._ensure_run(name, request)
         if name not in run.dag.index:
             pytest.fail(not_in_run(name), pytrace=False)
+        self._portal.check_requester(name, run.dag.specs[run.dag.index[name]].kind.is_async)
         try:
             with _waiting(self._progress, request.node.name, name, run) as tick:
                 return self._portal.call(run.result(name), check=self.check_interrupt, tick=tick)

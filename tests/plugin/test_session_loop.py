@@ -456,6 +456,45 @@ def test_an_async_fixture_on_another_loop_needing_an_async_task_fails_instead_of
 
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_an_async_task_requested_dynamically_from_another_loop_fails_instead_of_hanging(
+    suite: Suite, mode: str
+) -> None:
+    # No check before setup can see request.getfixturevalue in a fixture's body: the
+    # request itself is refused, from the function-scoped loop it comes from.
+    loop_suite(suite, mode)
+    suite.conftest(OTHER_LOOP_TASKS)
+    suite.tests(
+        f"""
+        import pytest
+        import pytest_asyncio
+
+        {ASYNC_FIXTURE[mode]}
+        async def first_item(request):
+            queue = request.getfixturevalue("queue")
+            return await queue.get()  # would wait forever on the function-scoped loop
+
+        {ASYNC_FIXTURE[mode]}
+        async def from_a_sync_task(request):
+            return request.getfixturevalue("plain").upper()
+
+        def test_dynamic(first_item):
+            pass
+
+        def test_a_sync_task_is_fine(from_a_sync_task, plain):  # plain: in the run
+            assert from_a_sync_task == "PLAIN"
+        """
+    )
+    result = suite.run_subprocess(timeout=60)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*flowrun: async task 'queue' was requested from code running on another event "
+            "loop than pytest-asyncio's session loop*loop_scope=*session*",
+        ]
+    )
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
 def test_the_ini_default_fixture_loop_scope_session_is_enough(suite: Suite, mode: str) -> None:
     # BASE_INI's asyncio_default_fixture_loop_scope is function: this suite needs its own ini.
     suite.pytester.makeini(
