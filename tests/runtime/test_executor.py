@@ -79,6 +79,15 @@ class TestWhereCodeRuns:
         assert len(names) == 2
         assert all(name.startswith("injected-pool") for name in names), names
 
+    def test_thread_pools_of_this_process_are_told_from_other_executors(self) -> None:
+        # Without importing concurrent.futures.thread itself: this module has imported it.
+        with ThreadPoolExecutor(max_workers=1) as pool, _CountingPool() as subclassed:
+            assert not TaskExecutor(pool).runs_in_processes
+            assert not TaskExecutor(subclassed).runs_in_processes
+        assert not TaskExecutor().runs_in_processes
+        with ProcessPoolExecutor(max_workers=1) as processes:
+            assert TaskExecutor(processes).runs_in_processes
+
     @pytest.mark.asyncio
     async def test_module_level_sync_tasks_run_in_a_process_pool(self) -> None:
         spawn = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded process
