@@ -163,6 +163,7 @@ def test_importing_the_plugin_imports_neither_the_runtime_nor_asyncio(
 #: The plugin's modules that ``plugin`` imports only once a suite has tasks (or xdist).
 _LAZY_MODULES = (
     "_borrowed_loop",
+    "_borrowed_portal",
     "_discovery",
     "_durations",
     "_dynamic",
@@ -248,6 +249,7 @@ def test_a_one_task_session_imports_only_the_plugin_modules_it_uses(suite: Suite
     assert "flowrun.engine" in imported  # flowrun's __init__ re-exports it
     assert {
         "pytest_flowrun._borrowed_loop",  # --flowrun-loop asyncio-session only
+        "pytest_flowrun._borrowed_portal",
         "pytest_flowrun._markdown",  # a Markdown summary only
         "pytest_flowrun._mermaid",
         "pytest_flowrun._params",  # parametrized items only
