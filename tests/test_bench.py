@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench import public, workloads, xdist_once
+from bench import fixed_cost, public, workloads, xdist_once
 from bench.reference import run_minimal
 from bench.suite import make_suite
 
@@ -152,3 +152,10 @@ def test_the_xdist_sides_set_up_each_resource_per_worker_or_once(tmp_path: Path)
         "flowrun per-worker": (8, 2, 2),
         "flowrun once": (4, 1, 1),
     }
+
+
+def test_the_uncached_pass_imports_packages_that_have_no_bytecode(tmp_path: Path) -> None:
+    source = Path(fixed_cost._uncompiled_copy(tmp_path / "source"))
+    assert (source / "flowrun" / "__init__.py").is_file()
+    assert (source / "pytest_flowrun" / "plugin.py").is_file()
+    assert not list(source.rglob("*.pyc"))
