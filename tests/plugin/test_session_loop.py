@@ -468,6 +468,12 @@ def test_an_async_task_requested_dynamically_from_another_loop_fails_instead_of_
         import pytest
         import pytest_asyncio
 
+        @pytest.fixture(scope="session", autouse=True)
+        def session_runner_first(_session_scoped_runner):
+            # pytest-asyncio 1.2 and 1.3 leak an event loop (a ResourceWarning at exit)
+            # when a narrower runner is set up before the session one, flowrun or not.
+            return _session_scoped_runner
+
         {ASYNC_FIXTURE[mode]}
         async def first_item(request):
             queue = request.getfixturevalue("queue")
