@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from ._servers import SERVERS_HELPER, alive, pids
+from ._servers import SERVERS_HELPER, alive, pids, popen_pytest
 from ._suite import Suite
+from .test_interrupts import signal_after
 
 pytest.importorskip("xdist")
 
@@ -509,23 +510,8 @@ def db(docker):
 """
     )
     suite.tests("def test_a(db): pass\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *once("-n", "1")],
-        cwd=suite.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while "docker starting" not in suite.log() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=30)[0].decode()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    process = popen_pytest(suite.path, *once("-n", "1"))
+    output, _, _ = signal_after(suite, process, [("docker starting", signal.SIGINT)])
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert suite.log() == ["docker starting", "docker down"], output
     assert alive(suite.path) == []
