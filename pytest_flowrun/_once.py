@@ -115,7 +115,8 @@ class OnceController:
         assert task is not None
         self._handlers.add(task)
         try:
-            if decode(await reader.readline()).get("token") != self._token:
+            token = decode(await reader.readline()).get("token")
+            if not isinstance(token, str) or not secrets.compare_digest(token, self._token):
                 return  # not one of our workers
             while line := await reader.readline():
                 reply = await self._answer(decode(line))

@@ -549,3 +549,30 @@ def test_a_fixture_the_controller_does_not_have_fails_the_tests_naming_it(suite:
         ]
     )
     assert suite.log() == []
+
+
+def test_a_connection_without_the_token_gets_nothing(suite: Suite) -> None:
+    suite.conftest(
+        """
+        from flowrun import task
+
+        @task
+        def db():
+            log("db ran")
+            return "db"
+        """
+    )
+    suite.tests(
+        """
+        import socket
+
+        def test_wrong_token(request):
+            host, port, _ = request.config.workerinput["flowrun_once"]
+            with socket.create_connection((host, port), timeout=10) as sock:
+                sock.sendall(b'{"token":"guess","worker":"x"}\\n{"op":"value","task":"db"}\\n')
+                assert sock.recv(100) == b""  # closed, no reply
+        """
+    )
+    result = suite.run_subprocess(*once("-n", "1"))
+    result.assert_outcomes(passed=1)
+    assert suite.log() == []
