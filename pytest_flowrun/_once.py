@@ -116,7 +116,9 @@ class OnceController:
         self._handlers.add(task)
         try:
             token = decode(await reader.readline()).get("token")
-            if not isinstance(token, str) or not secrets.compare_digest(token, self._token):
+            if not isinstance(token, str) or not secrets.compare_digest(
+                token.encode(), self._token.encode()
+            ):
                 return  # not one of our workers
             while line := await reader.readline():
                 reply = await self._answer(decode(line))
