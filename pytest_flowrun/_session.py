@@ -15,6 +15,10 @@ raised on the main thread, where pytest ends the session for them; anything else
 ``pytest.fail`` or ``sys.exit``, fails the task. While the run is active, SIGTERM is
 handled like Ctrl-C (``_signals``).
 
+Under ``--flowrun-xdist once`` the run is the controller's: ``_once`` starts it for the
+workers and this session ``adopt``s it (teardown, report, summary as above), while a
+worker's task fixtures ask the controller through ``_remote`` and run nothing.
+
 Imports the plugin's modules below it (never ``plugin``); the runtime inside functions.
 Those a session may not need are imported where it turns out to need them:
 ``_borrowed_loop`` in ``--flowrun-loop asyncio-session`` mode, ``_progress`` where a live

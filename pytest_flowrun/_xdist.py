@@ -1,8 +1,9 @@
 """The pytest-xdist integration, registered on a controller only when xdist is present.
 
-Each worker runs the setup its own tests need and sends its report back in
-``workeroutput``; ``XdistController`` prints each worker's summary and fails the
-session for a failed task, as without xdist.
+In ``per-worker`` mode (the default), each worker runs the setup its own tests need and
+sends its report back in ``workeroutput``; ``XdistController`` prints each worker's
+summary and fails the session for a failed task, as without xdist. (In ``once`` mode the
+controller runs the setup itself: ``_once``.)
 
 The controller does not collect, so what needs a collection happens on the workers and
 comes back in ``workeroutput`` for the controller to print once (``XdistWorker``):
