@@ -34,8 +34,8 @@ two readings differ.
 
 The portal itself, and its hand-over, are ``_borrowed_portal``'s.
 
-Imports pytest, the standard library, ``_portal`` and ``_borrowed_portal``; registered by
-``plugin`` only in this mode.
+Imports pytest, the standard library, ``_portal``, ``_borrowed_portal`` and ``_selection``
+(its fixture walk); registered by ``plugin`` only in this mode.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ import pytest
 
 from pytest_flowrun._borrowed_portal import MODE, BorrowedLoopPortal
 from pytest_flowrun._portal import LoopPortal
+from pytest_flowrun._selection import task_below
 
 T = TypeVar("T")
 
@@ -170,26 +171,9 @@ class AsyncioSessionLoop:
                 scope = _fixture_loop_scope(fixturedef, item.config)
                 if scope is None or scope == SESSION:
                     continue
-                task = self._async_task_below(manager, fixturedef, item)
+                task = task_below(manager, fixturedef, item, self.async_tasks)
                 if task is not None:
                     return name, scope, task
-        return None
-
-    def _async_task_below(
-        self, manager: Any, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
-    ) -> str | None:
-        """The first async task ``fixturedef`` needs, directly or through other fixtures."""
-        seen: set[str] = set()
-        stack = list(fixturedef.argnames)
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            if name in self.async_tasks:
-                return name
-            for other in manager.getfixturedefs(name, item) or ():
-                stack.extend(other.argnames)
         return None
 
 

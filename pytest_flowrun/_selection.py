@@ -12,6 +12,7 @@ parametrized; the runtime only inside functions.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -202,7 +203,7 @@ def _check_argument(
             "scope; a task runs once per session, so it can only use session-scoped "
             "fixtures"
         ]
-    task = _task_below(manager, discovery, fixturedef, item)
+    task = task_below(manager, fixturedef, item, discovery.entries)
     if task is not None:
         return [
             f"{what} uses fixture {arg!r}, which needs task {task!r}; the fixtures a task "
@@ -211,11 +212,11 @@ def _check_argument(
     return []
 
 
-def _task_below(
-    manager: Any, discovery: Discovery, fixturedef: pytest.FixtureDef[Any], item: pytest.Item
+def task_below(
+    manager: Any, fixturedef: pytest.FixtureDef[Any], item: pytest.Item, tasks: Container[str]
 ) -> str | None:
-    """The first task that ``fixturedef`` needs, directly or through other fixtures."""
-    entries = discovery.entries
+    """The first of ``tasks`` that ``fixturedef`` needs, directly or through other
+    fixtures, as ``item`` sees them (``manager``: the session's fixture manager)."""
     seen: set[str] = set()
     stack: list[str] = list(fixturedef.argnames)
     while stack:
@@ -223,7 +224,7 @@ def _task_below(
         if name in seen:
             continue
         seen.add(name)
-        if name in entries:
+        if name in tasks:
             return name
         for other in manager.getfixturedefs(name, item) or ():
             stack.extend(other.argnames)
