@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench._common import Result, Settings, median, median_of_ratios
-from bench.pytest_suite import _env, _not_run, plugin_available
+from bench.pytest_suite import _env, _not_run, plugin_available, run_pytest
 
 TASK = "from flowrun import task\n\n\n@task\ndef db():\n    return 'db'\n"
 FIXTURE = "import pytest\n\n\n@pytest.fixture(scope='session')\ndef db():\n    return 'db'\n"
@@ -38,18 +35,8 @@ def _write(root: Path, conftest: str) -> Path:
 
 
 def _run(root: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"pytest failed in {root}: {done.stdout.decode()[-500:]}")
-    return wall
+    """Whole-process wall seconds of one ``pytest`` run of the suite in ``root``."""
+    return run_pytest(root, "-p", "no:cacheprovider", str(root), env=env)[0]
 
 
 def _uncompiled_copy(into: Path) -> str:
