@@ -69,12 +69,14 @@ def alive(path: Path, *, within_s: float = 2.0) -> list[str]:
         time.sleep(0.05)
 
 
-def popen_pytest(path: Path, *args: str) -> subprocess.Popen[bytes]:
-    """Start pytest on the suite in ``path`` in its own process (for signals)."""
+def popen_pytest(path: Path, *args: str, new_session: bool = False) -> subprocess.Popen[bytes]:
+    """Start pytest on the suite in ``path`` in its own process (for signals); with
+    ``new_session``, in a process group of its own, as CI runs a job (``os.killpg``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        start_new_session=new_session,
     )

@@ -8,6 +8,7 @@ summary, a generous bound on the exit time, and that every server is gone.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -77,9 +78,14 @@ def servers_suite(suite: Suite, *, db_kind: str = "def", starting_s: float = 0.6
 
 
 def signal_after(
-    suite: Suite, process: subprocess.Popen[bytes], signals: list[tuple[str, int]]
+    suite: Suite,
+    process: subprocess.Popen[bytes],
+    signals: list[tuple[str, int]],
+    *,
+    group: bool = False,
 ) -> tuple[str, float, float]:
-    """Send each signal once its message is logged; return the output, the time of the
+    """Send each signal once its message is logged (with ``group``, to the process group
+    of a ``popen_pytest(..., new_session=True)``); return the output, the time of the
     first signal (monotonic, as the log's) and the seconds from it to pytest's exit."""
     first = 0.0
     try:
@@ -91,12 +97,18 @@ def signal_after(
                 time.sleep(0.02)
             assert message in suite.log(), process.communicate(timeout=30)[0].decode()
             first = first or time.monotonic()
-            process.send_signal(signum)
+            if group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
         output = process.communicate(timeout=30)[0].decode()
         return output, first, time.monotonic() - first
     finally:
         if process.poll() is None:
-            process.kill()
+            if group:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
             process.wait()
 
 

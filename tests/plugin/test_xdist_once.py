@@ -3,11 +3,7 @@ hands each worker the results its tests need, and tears it down after the last o
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -411,30 +407,9 @@ def slow(db):
 """
     )
     suite.tests("def test_a(slow): pass\ndef test_b(slow): pass\ndef test_c(db): pass\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *once("-n", "2")],
-        cwd=suite.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while "slow started" not in suite.log() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "slow started" in suite.log()
-        sent = time.monotonic()
-        if group:
-            os.killpg(process.pid, signum)
-        else:
-            process.send_signal(signum)
-        output = process.communicate(timeout=30)[0].decode()
-        assert time.monotonic() - sent < 15, output
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    process = popen_pytest(suite.path, *once("-n", "2"), new_session=True)
+    output, _, took = signal_after(suite, process, [("slow started", signum)], group=group)
+    assert took < 15, output
     assert process.returncode != pytest.ExitCode.OK, output
     assert suite.log().count("db up") == 1
     assert suite.log()[-1] == "db down", output
