@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from ._servers import SERVERS_HELPER, alive, pids
+from ._servers import SERVERS_HELPER, alive, pids, popen_pytest
 from ._suite import Suite
 
 pytest.importorskip("xdist")
@@ -110,14 +108,7 @@ def slow(db):
 """
     )
     suite.tests("def test_a(slow): pass\ndef test_b(slow): pass\ndef test_c(db): pass\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", *timeout],
-        cwd=suite.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = popen_pytest(suite.path, "-n", "2", *timeout, new_session=True)
     try:
         deadline = time.monotonic() + 30
         while suite.log().count("db up") < 2 and time.monotonic() < deadline:
