@@ -6,8 +6,8 @@ plugin's settings, with pytest's outcomes as skips and interrupts; the durations
 from the last session. ``SetupSession`` starts the plan on its loop; so does the xdist
 controller in ``once`` mode (``_once``), with fixture values of its own.
 
-Imports the plugin's ``_discovery``, ``_durations``, ``_names``, ``_options`` and
-``_selection``; the runtime inside ``plan_run``.
+Imports the plugin's ``_discovery``, ``_durations``, ``_names``, ``_options``,
+``_outcomes`` and ``_selection``; the runtime inside ``plan_run``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pytest_flowrun._discovery import TaskEntry
 from pytest_flowrun._durations import expected_durations
 from pytest_flowrun._names import DAG_NAME
 from pytest_flowrun._options import Settings
+from pytest_flowrun._outcomes import INTERRUPT_EXCEPTIONS, SKIP_EXCEPTIONS
 from pytest_flowrun._selection import Selection
 
 if TYPE_CHECKING:
@@ -29,11 +30,6 @@ if TYPE_CHECKING:
     from flowrun.dag import Dag
     from flowrun.scheduler import ActiveRun, Scheduler
     from flowrun.state import StateStore
-
-#: What a task raises to be skipped, and what interrupts the session from a task.
-#: ``XFailed`` subclasses ``Failed``: listed here, it is a skip and not a failure.
-SKIP_EXCEPTIONS: tuple[type[BaseException], ...] = (pytest.skip.Exception, pytest.xfail.Exception)
-INTERRUPT_EXCEPTIONS: tuple[type[BaseException], ...] = (KeyboardInterrupt, pytest.exit.Exception)
 
 
 @dataclass(frozen=True)

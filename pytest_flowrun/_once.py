@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flowrun._launch import SKIP_EXCEPTIONS, plan_run
+from pytest_flowrun._launch import plan_run
 from pytest_flowrun._options import Settings
-from pytest_flowrun._outcomes import failure_text, one_line, skip_text
+from pytest_flowrun._outcomes import not_served, one_line
 from pytest_flowrun._selection import Selection, validate
 from pytest_flowrun._signals import import_what_the_run_needs
 from pytest_flowrun._wire import WORKERINPUT_KEY, crosses_unchanged, decode, encode
@@ -169,10 +169,8 @@ class OnceController:
         try:
             value = await run.result(name)
         except TaskFailedError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, SKIP_EXCEPTIONS):
-                return {"skipped": skip_text(exc, cause)}
-            return {"failed": failure_text(exc, run), "task": exc.cause}
+            skipped, message = not_served(exc, run)
+            return {"skipped": message} if skipped else {"failed": message, "task": exc.cause}
         if not crosses_unchanged(value):
             return {
                 "failed": f"flowrun: task {name!r} returned a {type(value).__qualname__}, "

@@ -1,7 +1,9 @@
 """What a task's outcome means for the tests waiting on it, in words and in exceptions.
 
-A failed or timed-out task becomes the one line that errors each test needing it
-(``failure_text``), a skipped one the reason those tests are skipped (``skip_text``); a
+Which of pytest's outcomes raised in a task are skips and which are interrupts
+(``SKIP_EXCEPTIONS``, ``INTERRUPT_EXCEPTIONS``). A failed or timed-out task becomes the one
+line that errors each test needing it (``failure_text``), a skipped one the reason those
+tests are skipped (``skip_text``), both through ``not_served``; a
 task that raised ``pytest.exit`` or ``KeyboardInterrupt`` stops the session as pytest
 expects on the main thread (``raise_on_main``, ``exit_status``). Every text goes through
 ``mask_url_passwords``: it ends up in CI logs.
@@ -19,6 +21,11 @@ from pytest_flowrun._redact import mask_url_passwords
 
 if TYPE_CHECKING:
     from flowrun.scheduler import ActiveRun, TaskFailedError
+
+#: What a task raises to be skipped, and what interrupts the session from a task.
+#: ``XFailed`` subclasses ``Failed``: listed here, it is a skip and not a failure.
+SKIP_EXCEPTIONS: tuple[type[BaseException], ...] = (pytest.skip.Exception, pytest.xfail.Exception)
+INTERRUPT_EXCEPTIONS: tuple[type[BaseException], ...] = (KeyboardInterrupt, pytest.exit.Exception)
 
 
 def raise_on_main(interrupt: BaseException, run: ActiveRun) -> None:
@@ -47,6 +54,15 @@ def exit_status(interrupt: BaseException) -> int:
     if isinstance(interrupt, pytest.exit.Exception) and interrupt.returncode is not None:
         return interrupt.returncode
     return pytest.ExitCode.INTERRUPTED
+
+
+def not_served(exc: TaskFailedError, run: ActiveRun) -> tuple[bool, str]:
+    """What a test waiting for a task that did not succeed gets: whether it is skipped
+    (the task, or an ancestor, was), and its one line (``skip_text`` or ``failure_text``)."""
+    cause = exc.__cause__
+    if isinstance(cause, SKIP_EXCEPTIONS):
+        return True, skip_text(exc, cause)
+    return False, failure_text(exc, run)
 
 
 def skip_text(exc: TaskFailedError, cause: BaseException | None) -> str:

@@ -40,9 +40,9 @@ from pytest_flowrun._discovery import Discovery
 from pytest_flowrun._durations import save_durations
 from pytest_flowrun._dynamic import not_in_run, requested_tasks
 from pytest_flowrun._interop import register_interop, task_failed, waiting_note
-from pytest_flowrun._launch import SKIP_EXCEPTIONS, plan_run
+from pytest_flowrun._launch import plan_run
 from pytest_flowrun._options import Settings, serves_once
-from pytest_flowrun._outcomes import exit_status, failure_text, one_line, raise_on_main, skip_text
+from pytest_flowrun._outcomes import exit_status, not_served, one_line, raise_on_main
 from pytest_flowrun._portal import LoopPortal
 from pytest_flowrun._report import (
     build_report,
@@ -152,9 +152,8 @@ class SetupSession:
             with _waiting(self._progress, request.node.name, name, run) as tick:
                 return self._portal.call(run.result(name), check=self.check_interrupt, tick=tick)
         except TaskFailedError as exc:
-            cause, failed = exc.__cause__, exc.cause
-            skipped = isinstance(cause, SKIP_EXCEPTIONS)
-            message = skip_text(exc, cause) if skipped else failure_text(exc, run)
+            failed = exc.cause
+            skipped, message = not_served(exc, run)
         except pytest.fail.Exception as exc:  # pytest-timeout's signal method, for one
             exc.add_note(waiting_note(name, run))
             raise
