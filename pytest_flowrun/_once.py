@@ -19,8 +19,8 @@ pytest gives a plugin no request outside a test; the controller's one comes from
 item of its own, pushed on pytest's setup stack without a setup (so no autouse fixture
 runs there): private pytest API, pinned by the tests of ``once`` mode.
 
-Imports the plugin's ``_launch``, ``_options``, ``_outcomes``, ``_selection``, ``_signals`` and
-``_wire``; the runtime inside functions.
+Imports the plugin's ``_dynamic``, ``_launch``, ``_options``, ``_outcomes``,
+``_selection``, ``_signals`` and ``_wire``; the runtime inside functions.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_flowrun._dynamic import not_in_run
 from pytest_flowrun._launch import plan_run
 from pytest_flowrun._options import Settings
 from pytest_flowrun._outcomes import not_served, one_line
@@ -160,12 +161,8 @@ class OnceController:
             run = await self._ensure_run()
         except Exception:
             return {"failed": self.start_error or "flowrun: the setup run could not start"}
-        if name not in run.dag.index:
-            return {
-                "failed": f"flowrun: task {name!r} was requested after the setup run had "
-                "started without it (--flowrun-xdist once): name it where collection sees "
-                "it, as a parameter of a test or of a fixture"
-            }
+        if name not in run.dag.index:  # asked for dynamically: no test names it
+            return {"failed": not_in_run(name)}
         try:
             value = await run.result(name)
         except TaskFailedError as exc:

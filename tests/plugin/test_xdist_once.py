@@ -551,3 +551,35 @@ def test_a_connection_without_the_token_gets_nothing(suite: Suite) -> None:
     result = suite.run_subprocess(*once("-n", "1"))
     result.assert_outcomes(passed=1)
     assert suite.log() == []
+
+
+def test_a_task_no_collected_test_names_is_refused_when_asked_for_dynamically(
+    suite: Suite,
+) -> None:
+    suite.conftest(
+        """
+        from flowrun import task
+
+        @task
+        def db():
+            return "db"
+
+        @task
+        def extra():
+            log("extra ran")
+            return "extra"
+        """
+    )
+    suite.tests(
+        """
+        def test_db(db):
+            pass
+
+        def test_dynamic(request):
+            request.getfixturevalue("extra")
+        """
+    )
+    result = suite.run_subprocess(*once("-n", "1", "-p", "no:randomly"))
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*flowrun: task 'extra' was requested dynamically*"])
+    assert suite.log() == []
