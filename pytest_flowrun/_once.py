@@ -35,7 +35,7 @@ import pytest
 from pytest_flowrun._dynamic import not_in_run
 from pytest_flowrun._launch import plan_run
 from pytest_flowrun._options import Settings
-from pytest_flowrun._outcomes import not_served, one_line
+from pytest_flowrun._outcomes import not_served, start_failed_text
 from pytest_flowrun._selection import Selection, validate
 from pytest_flowrun._signals import import_what_the_run_needs
 from pytest_flowrun._wire import WORKERINPUT_KEY, crosses_unchanged, decode, encode
@@ -193,7 +193,7 @@ class OnceController:
         try:
             plan = await asyncio.get_running_loop().run_in_executor(None, self._plan, session)
         except BaseException as exc:
-            self.start_error = f"flowrun: the setup run could not start: {one_line(exc)}"
+            self.start_error = start_failed_text(exc)
             raise
         if self._closed:  # Ctrl-C while the fixtures were set up: start nothing now
             self.start_error = "flowrun: the session ended before the setup run started"

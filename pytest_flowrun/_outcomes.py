@@ -92,6 +92,11 @@ def failure_text(exc: TaskFailedError, run: ActiveRun) -> str:
     return mask_url_passwords(f"flowrun: {what}")  # it ends up in CI logs
 
 
+def start_failed_text(exc: BaseException) -> str:
+    """The line that fails every test needing a task when the run could not start."""
+    return f"flowrun: the setup run could not start: {one_line(exc)}"
+
+
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""

@@ -42,7 +42,7 @@ from pytest_flowrun._dynamic import not_in_run, requested_tasks
 from pytest_flowrun._interop import register_interop, task_failed, waiting_note
 from pytest_flowrun._launch import plan_run
 from pytest_flowrun._options import Settings, serves_once
-from pytest_flowrun._outcomes import exit_status, not_served, one_line, raise_on_main
+from pytest_flowrun._outcomes import exit_status, not_served, raise_on_main, start_failed_text
 from pytest_flowrun._portal import LoopPortal
 from pytest_flowrun._report import (
     build_report,
@@ -227,7 +227,7 @@ class SetupSession:
             if isinstance(exc, (Exception, pytest.fail.Exception)):
                 self._signals.restore()
                 self._phase = _Phase.START_FAILED
-                self._start_error = f"flowrun: the setup run could not start: {one_line(exc)}"
+                self._start_error = start_failed_text(exc)
             elif not self._started_anyway():  # Ctrl-C before the run started
                 self._signals.restore()
                 self._phase = _Phase.NOT_STARTED
