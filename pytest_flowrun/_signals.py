@@ -51,6 +51,7 @@ class Signals:
                 signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        __tracebackhide__ = True  # pytest reports where the signal found the main thread
         self._halt()
         raise KeyboardInterrupt
 

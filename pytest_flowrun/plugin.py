@@ -140,6 +140,15 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None]:
         state.in_test_teardown = False
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Give every entry of the interrupt's traceback a line number before pytest prints
+    it: Ctrl-C or SIGTERM between two instructions without one crashed pytest's report."""
+    from pytest_flowrun._tracebacks import give_lines
+
+    give_lines(excinfo.value)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Tear down what pytest's fixture finalizers did not, write the JSON report."""

@@ -148,6 +148,50 @@ def test_a_signal_during_setup_stops_starting_tears_down_in_order_and_leaks_noth
     assert tasks["step60"]["status"] == "CANCELLED"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_between_instructions_without_a_line_still_ends_in_the_interrupt_report(
+    suite: Suite, leftovers: object, signum: int
+) -> None:
+    # Python 3.11 gives the jump back of this loop no line number; a signal handled
+    # there made pytest's report of the interrupt crash (TypeError, exit code 1).
+    suite.conftest(
+        SERVERS_HELPER
+        + """
+import pytest
+from flowrun import task
+
+@task
+def db():
+    proc = start("db")
+    yield "db"
+    stop(proc)
+    log("db down")
+"""
+    )
+    suite.tests(
+        """
+        from conftest import log
+
+        def test_busy(db):
+            log("busy")
+            for x in range(10**12):
+                if x < 0:
+                    pass
+        """
+    )
+    process = popen_pytest(suite.path)
+    output, _, took = signal_after(suite, process, [("busy", signum)])
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "TypeError" not in output, output
+    # pytest points at the loop, where the signal found the main thread.
+    source = (suite.path / "test_suite.py").read_text().splitlines()
+    loop = range(source.index("    for x in range(10**12):") + 1, len(source) + 1)
+    assert any(f"test_suite.py:{line}: KeyboardInterrupt" in output for line in loop), output
+    assert took < 10, output
+    assert "db down" in suite.log()
+    assert alive(suite.path) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_second_signal_during_teardown_aborts_at_once(

@@ -184,6 +184,7 @@ _LAZY_MODULES = (
     "_session",
     "_summary",
     "_terminal",
+    "_tracebacks",
     "_wire",
     "_xdist",
 )
