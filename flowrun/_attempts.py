@@ -27,7 +27,7 @@ from flowrun._resources import Resources
 from flowrun._teardown import Teardown
 from flowrun.context import RunContext
 from flowrun.dag import Dag
-from flowrun.executor import AttemptOutcome, TaskExecutor, _overran
+from flowrun.executor import AttemptOutcome, TaskExecutor, _overran, _success
 from flowrun.state import TaskStatus
 from flowrun.task import TaskKind, TaskSpec
 
@@ -35,6 +35,7 @@ __all__ = ["Attempts"]
 
 _SUCCESS = TaskStatus.SUCCESS
 _CANCELLED = TaskStatus.CANCELLED
+_FAILED = TaskStatus.FAILED
 _ASYNC = TaskKind.ASYNC
 _ASYNC_GENERATOR = TaskKind.ASYNC_GENERATOR
 _EMPTY: Mapping[str, Any] = {}
@@ -186,7 +187,19 @@ class Attempts:
             bound = timeout
         args = _arguments(spec, self._parents[i], self._specs, self._results, self._context)
         try:
-            outcome = await self._executor.run(spec, args, bound, on_start)
+            if kind is _ASYNC:
+                # TaskExecutor.run's first case, inlined: a coroutine and a frame less for
+                # the commonest attempt, which the deadlines bound (timeout None there).
+                try:
+                    outcome = _success(await spec.fn(**args))
+                except asyncio.CancelledError as exc:
+                    if me.cancelling():
+                        raise
+                    outcome = AttemptOutcome(_FAILED, error=exc)  # the task's own code
+                except BaseException as exc:  # as TaskExecutor.run: the attempt failed
+                    outcome = AttemptOutcome(_FAILED, error=exc)
+            else:
+                outcome = await self._executor.run(spec, args, bound, on_start)
         except asyncio.CancelledError:
             ran_out = self._deadlines.settle(me) if self._deadlines.expired else None
             if ran_out is None:

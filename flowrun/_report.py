@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from flowrun._gc import gc_paused
 from flowrun.dag import _heaviest_paths, _stable_topological_order, _trace_path
 from flowrun.state import RunRecord, TaskError, TaskRunRecord, TaskStatus
 
@@ -14,6 +15,11 @@ _MAX_REPR = 2000
 
 def build_report(run: RunRecord) -> dict[str, Any]:
     """The report of ``run``: run fields, totals, the critical path and every task."""
+    with gc_paused():  # a few objects per task, none of them garbage: see flowrun._gc
+        return _build_report(run)
+
+
+def _build_report(run: RunRecord) -> dict[str, Any]:
     origin = run.started_at
     tasks: dict[str, Any] = {}
     durations: dict[str, float] = {}
@@ -21,21 +27,41 @@ def build_report(run: RunRecord) -> dict[str, Any]:
     ends: list[float] = []
     counts = {status.value: 0 for status in TaskStatus}
     held = run.task_resources
-    # One pass over the records; ``_value_`` is what ``.value`` returns, without the
-    # enum's Python-level descriptor (the report was a third of a no-op run's cost).
+    stamps = _Stamps()
+    # One pass over the records, each task's entry built inline: a function call or a
+    # property per field was a measurable part of a no-op run's report. ``_value_`` is
+    # what ``.value`` returns, without the enum's Python-level descriptor.
     for name, record in run.tasks.items():
-        duration = record.duration_s
-        entry = tasks[name] = _task_entry(record, origin, duration)
-        if held and name in held:
-            entry["resources"] = dict(held[name])
-        if duration is not None:
-            durations[name] = duration
+        ready = record.ready_at
         started = record.started_at
+        finished = record.finished_at
+        duration = None
         if started is not None:
             starts.append(started)
-            if record.finished_at is not None and started:
-                ends.append(record.finished_at)
-        counts[record.status._value_] += 1
+            if finished is not None:
+                duration = durations[name] = finished - started
+                if started:
+                    ends.append(finished)
+        result = record.result
+        error = record.error
+        status = record.status._value_
+        counts[status] += 1
+        tasks[name] = {
+            "status": status,
+            "deps": list(record.deps),
+            "attempts": record.attempts,
+            "ready_at": stamps[ready],
+            "started_at": stamps[started],
+            "finished_at": stamps[finished],
+            "offset_s": None if started is None or origin is None else started - origin,
+            "queued_s": None if ready is None or started is None else started - ready,
+            "duration_s": duration,
+            "result": None if result is None else jsonable(result),
+            "error": None if error is None else _error(error),
+            "skipped_because": record.skipped_because,
+            "teardown": None if record.teardown_status is None else _teardown(record, origin),
+            "resources": dict(held[name]) if held and name in held else {},
+        }
     path, path_s = _critical_path(run, durations)
     return {
         "run_id": run.run_id,
@@ -55,35 +81,13 @@ def build_report(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def _task_entry(
-    record: TaskRunRecord, origin: float | None, duration: float | None
-) -> dict[str, Any]:
-    teardown = None
-    if record.teardown_status is not None:
-        teardown = {
-            "status": record.teardown_status._value_,
-            "duration_s": record.teardown_s,
-            "error": _error(record.teardown_error),
-            "offset_s": _offset(record.teardown_started_at, origin),
-        }
-    started = record.started_at
-    result = record.result
-    error = record.error
+def _teardown(record: TaskRunRecord, origin: float | None) -> dict[str, Any]:
+    status = record.teardown_status
     return {
-        "status": record.status._value_,
-        "deps": list(record.deps),
-        "attempts": record.attempts,
-        "ready_at": _iso(record.ready_at),
-        "started_at": _iso(started),
-        "finished_at": _iso(record.finished_at),
-        "offset_s": _offset(started, origin),
-        "queued_s": record.queued_s,
-        "duration_s": duration,
-        "result": None if result is None else jsonable(result),
-        "error": None if error is None else _error(error),
-        "skipped_because": record.skipped_because,
-        "teardown": teardown,
-        "resources": {},
+        "status": None if status is None else status._value_,
+        "duration_s": record.teardown_s,
+        "error": _error(record.teardown_error),
+        "offset_s": _offset(record.teardown_started_at, origin),
     }
 
 
@@ -141,7 +145,20 @@ def _iso(timestamp: float | None) -> str | None:
         if len(_SECONDS) >= 4096:
             _SECONDS.clear()
         head = _SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat()[:-6]
-    return f"{head}.{micros:06d}+00:00" if micros else f"{head}+00:00"
+    return "%s.%06d+00:00" % (head, micros) if micros else head + "+00:00"  # noqa: UP031
+
+
+class _Stamps(dict[float | None, str | None]):
+    """``_iso`` of each timestamp of one report, made once: a task's ``ready_at`` is the
+    ``finished_at`` of the parent it waited for last (and the run's start for the tasks
+    ready at once), so a third of a report's timestamps repeat."""
+
+    def __init__(self) -> None:
+        super().__init__({None: None})
+
+    def __missing__(self, timestamp: float) -> str | None:
+        text = self[timestamp] = _iso(timestamp)
+        return text
 
 
 class _NotJsonable(Exception):
