@@ -30,6 +30,9 @@ and what they import:
       _grace               cancel, wait the grace period, abandon
     _report              for engine: the JSON run report
     _gc                  the cyclic GC paused around bulk allocation
+
+PYTEST_DONT_REWRITE: the pytest plugin imports the runtime without pytest's assert
+rewriting (``pytest_flowrun._imports``); this tells pytest that is intended.
 """
 
 from __future__ import annotations

@@ -3,12 +3,13 @@
 Read top to bottom, it follows a session: options, hook specs, task discovery as
 pytest registers conftest modules, configuration, selection after collection, the
 report header, each test's setup, the end of the session, the terminal summary and
-unconfigure; the helpers the hooks share come last. All state lives in ``config.stash``; nothing
-happens at import, and a suite without tasks costs a scan of its plugin modules' names
-and little else.
+unconfigure; the helpers the hooks share come last. All state lives in ``config.stash``;
+at import, the one thing that happens is ``_imports.install`` (flowrun's modules are then
+imported without pytest's assert rewriting), and a suite without tasks costs a scan of
+its plugin modules' names and little else.
 
-The top of the plugin's one-way layers: at import it loads only ``_names`` and
-``_options`` (neither imports asyncio nor the runtime); the rest is imported when first
+The top of the plugin's one-way layers: at import it loads only ``_imports``, ``_names``
+and ``_options`` (none imports asyncio nor the runtime); the rest is imported when first
 needed, and nothing imports this module back.
 """
 
@@ -21,8 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flowrun._names import GENERATED_ATTRIBUTE, SPEC_ATTRIBUTE
-from pytest_flowrun._options import ONCE_ENV, Settings, add_options, read_settings
+from pytest_flowrun import _imports
+
+_imports.install()  # before anything else of flowrun's is imported: see _imports
+
+from pytest_flowrun._names import GENERATED_ATTRIBUTE, SPEC_ATTRIBUTE  # noqa: E402
+from pytest_flowrun._options import ONCE_ENV, Settings, add_options, read_settings  # noqa: E402
 
 if TYPE_CHECKING:
     from pytest_flowrun._session import SetupSession

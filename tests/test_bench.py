@@ -159,3 +159,65 @@ def test_the_uncached_pass_imports_packages_that_have_no_bytecode(tmp_path: Path
     assert (source / "flowrun" / "__init__.py").is_file()
     assert (source / "pytest_flowrun" / "plugin.py").is_file()
     assert not list(source.rglob("*.pyc"))
+
+
+#: A suite run from a wheel install: one task, a test, and at the end of the session how
+#: each module of flowrun's packages was loaded, in ``loaders.txt``.
+WHEEL_SUITE_CONFTEST = """\
+import sys
+
+import pytest
+from flowrun import task
+
+
+@task
+def db():
+    return "db"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    lines = [
+        f"{name} {type(module.__loader__).__name__} {module.__file__}"
+        for name, module in sorted(sys.modules.items())
+        if name.partition(".")[0] in ("flowrun", "pytest_flowrun")
+    ]
+    (config.rootpath / "loaders.txt").write_text("\\n".join(lines))
+"""
+
+
+@pytest.mark.slow
+def test_the_wheel_pass_runs_flowrun_as_pip_installs_it_unrewritten_and_warning_free(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    try:
+        site = Path(fixed_cost._installed_wheel(tmp_path / "wheel"))
+    except RuntimeError as exc:  # no build backend to be had (offline): nothing to check
+        pytest.skip(str(exc))
+    assert list((site / "flowrun" / "__pycache__").glob("_run.*.pyc"))  # pip compiled it
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "conftest.py").write_text(WHEEL_SUITE_CONFTEST)
+    (suite / "test_one.py").write_text("def test_db(db):\n    assert db == 'db'\n")
+    env = {**fixed_cost._env(), "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"}
+    # Two sessions in one process, warnings as errors: the second one's pytest marks the
+    # packages for rewriting again while they are imported already (PYTEST_DONT_REWRITE).
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:asyncio", "-W", "error"]
+    code = f"import sys, pytest; sys.exit(max(pytest.main({args!r}) for _ in range(2)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=suite, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    loaders = {
+        name: (loader, file)
+        for name, loader, file in (
+            line.split() for line in (suite / "loaders.txt").read_text().splitlines()
+        )
+    }
+    assert all(file.startswith(str(site)) for _, file in loaders.values())
+    rewritten = {name for name, (loader, _) in loaders.items() if loader != "SourceFileLoader"}
+    assert rewritten == {"pytest_flowrun", "pytest_flowrun.plugin", "pytest_flowrun._imports"}

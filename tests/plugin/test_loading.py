@@ -211,6 +211,7 @@ ONE_TASK_SESSION = {
     *(
         f"pytest_flowrun.{m}"
         for m in (
+            "_imports",
             "_names",
             "_options",
             "_discovery",
@@ -265,10 +266,48 @@ def test_a_session_without_tasks_imports_neither_the_runtime_nor_the_session(
     suite.conftest(RECORD_IMPORTS)
     suite.tests("def test_plain():\n    pass\n")
     base = {"pytest_flowrun", "pytest_flowrun.plugin", "pytest_flowrun.hooks"}
-    base |= {"pytest_flowrun._names", "pytest_flowrun._options"}
+    base |= {f"pytest_flowrun.{m}" for m in ("_imports", "_names", "_options")}
     assert _imported(suite, "-p", "no:xdist") == base
     with_xdist = base | XDIST_CONTROLLER if _installed("xdist") else base
     assert _imported(suite) == with_xdist  # nothing to print or write: no _terminal, _summary
+
+
+#: Written into a suite's conftest: at the end of the session, how each module of flowrun's
+#: two packages was loaded (its loader's class), one ``module loader`` a line.
+RECORD_LOADERS = """
+    import sys
+
+    import pytest
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(config):
+        lines = [
+            f"{name} {type(module.__loader__).__name__}"
+            for name, module in sorted(sys.modules.items())
+            if name.partition(".")[0] in ("flowrun", "pytest_flowrun")
+        ]
+        (config.rootpath / "loaders.txt").write_text("\\n".join(lines))
+"""
+
+
+def test_flowrun_is_imported_without_assert_rewriting_and_without_a_warning(
+    suite: Suite,
+) -> None:
+    # pytest rewrites every module of a pytest11 distribution; with
+    # PYTHONDONTWRITEBYTECODE=1 it redid that at every start (see _imports).
+    suite.conftest(SETUP_STEP + RECORD_LOADERS)
+    suite.tests("def test_db(db):\n    assert db == 'db'\n")
+    result = suite.run_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=1)
+    lines = (suite.path / "loaders.txt").read_text(encoding="utf-8").splitlines()
+    loaders = dict(line.split() for line in lines)
+    # What pytest imports before the plugin can act: the entry point, its package and
+    # the finder's module; everything after that, the runtime included, is plain.
+    imported_by_pytest = {"pytest_flowrun", "pytest_flowrun.plugin", "pytest_flowrun._imports"}
+    assert "flowrun._run" in loaders
+    assert {
+        name: loader for name, loader in loaders.items() if name not in imported_by_pytest
+    } == dict.fromkeys(set(loaders) - imported_by_pytest, "SourceFileLoader")
 
 
 def _installed(module: str) -> bool:
@@ -296,12 +335,12 @@ def _plugin_imports(module: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("module", ["_names", "_options", "hooks", *_LAZY_MODULES])
+@pytest.mark.parametrize("module", ["_imports", "_names", "_options", "hooks", *_LAZY_MODULES])
 def test_no_module_of_the_plugin_imports_plugin_py_back(module: str) -> None:
     assert "pytest_flowrun.plugin" not in _plugin_imports(module)
 
 
-@pytest.mark.parametrize("module", ["_names", "_options", "hooks"])
+@pytest.mark.parametrize("module", ["_imports", "_names", "_options", "hooks"])
 def test_the_modules_plugin_py_loads_at_import_import_nothing_of_the_plugin(module: str) -> None:
     assert _plugin_imports(module) == set()
 
