@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -273,7 +275,7 @@ def test_a_session_without_tasks_imports_neither_the_runtime_nor_the_session(
 
 
 #: Written into a suite's conftest: at the end of the session, how each module of flowrun's
-#: two packages was loaded (its loader's class), one ``module loader`` a line.
+#: two packages was loaded and from where, one ``module loader file`` a line.
 RECORD_LOADERS = """
     import sys
 
@@ -282,12 +284,21 @@ RECORD_LOADERS = """
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(config):
         lines = [
-            f"{name} {type(module.__loader__).__name__}"
+            f"{name} {type(module.__loader__).__name__} {module.__file__}"
             for name, module in sorted(sys.modules.items())
             if name.partition(".")[0] in ("flowrun", "pytest_flowrun")
         ]
         (config.rootpath / "loaders.txt").write_text("\\n".join(lines))
 """
+#: What pytest imports before the plugin can act: the entry point, its package and the
+#: finder's module (see ``_imports``). Everything else is imported as Python does.
+IMPORTED_BY_PYTEST = {"pytest_flowrun", "pytest_flowrun.plugin", "pytest_flowrun._imports"}
+
+
+def _loaders(suite: Suite) -> dict[str, tuple[str, str]]:
+    """Each module of flowrun's packages the suite's session imported: (loader, file)."""
+    lines = (suite.path / "loaders.txt").read_text(encoding="utf-8").splitlines()
+    return {name: (loader, file) for name, loader, file in (line.split() for line in lines)}
 
 
 def test_flowrun_is_imported_without_assert_rewriting_and_without_a_warning(
@@ -299,15 +310,39 @@ def test_flowrun_is_imported_without_assert_rewriting_and_without_a_warning(
     suite.tests("def test_db(db):\n    assert db == 'db'\n")
     result = suite.run_subprocess("-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=1)
-    lines = (suite.path / "loaders.txt").read_text(encoding="utf-8").splitlines()
-    loaders = dict(line.split() for line in lines)
-    # What pytest imports before the plugin can act: the entry point, its package and
-    # the finder's module; everything after that, the runtime included, is plain.
-    imported_by_pytest = {"pytest_flowrun", "pytest_flowrun.plugin", "pytest_flowrun._imports"}
+    loaders = _loaders(suite)
     assert "flowrun._run" in loaders
-    assert {
-        name: loader for name, loader in loaders.items() if name not in imported_by_pytest
-    } == dict.fromkeys(set(loaders) - imported_by_pytest, "SourceFileLoader")
+    rewritten = {name for name, (loader, _) in loaders.items() if loader != "SourceFileLoader"}
+    assert rewritten == IMPORTED_BY_PYTEST
+
+
+@pytest.mark.slow
+def test_a_wheel_install_is_imported_as_pip_installed_it_and_warning_free(
+    suite: Suite, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from bench.fixed_cost import _installed_wheel  # builds and pip-installs the wheel
+
+    try:
+        site = _installed_wheel(tmp_path_factory.mktemp("wheel"))
+    except RuntimeError as exc:  # no build backend to be had (offline): nothing to check
+        pytest.skip(str(exc))
+    assert list(Path(site, "flowrun", "__pycache__").glob("_run.*.pyc"))  # pip compiled it
+    suite.conftest(SETUP_STEP + RECORD_LOADERS)
+    suite.tests("def test_db(db):\n    assert db == 'db'\n")
+    env = {**os.environ, "PYTHONPATH": site, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    # Two sessions in one process, warnings as errors: the second one's pytest marks the
+    # packages for rewriting again while they are imported already (PYTEST_DONT_REWRITE).
+    args = ["-q", "-p", "no:cacheprovider", "-W", "error"]
+    code = f"import sys, pytest; sys.exit(max(pytest.main({args!r}) for _ in range(2)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=suite.path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    loaders = _loaders(suite)
+    assert all(file.startswith(site) for _, file in loaders.values())
+    rewritten = {name for name, (loader, _) in loaders.items() if loader != "SourceFileLoader"}
+    assert rewritten == IMPORTED_BY_PYTEST
 
 
 def _installed(module: str) -> bool:
