@@ -365,3 +365,50 @@ class TestDynamicRequests:
         result.stdout.fnmatch_lines(
             ["*flowrun: task 'cache' was requested dynamically * after the setup run had started*"]
         )
+
+
+def test_tasks_start_processes_while_tests_change_the_environment(suite: Suite) -> None:
+    # Python 3.11 and 3.12 release the GIL while a vforked child execs, and the child
+    # reads the environment then: a test changing it (as pytest does at every phase with
+    # PYTEST_CURRENT_TEST) made Popen fail with "Bad address" (_signals.Spawning).
+    suite.conftest(
+        """
+        import subprocess, sys
+        from flowrun import task
+
+        @task
+        def first():
+            pass
+
+        @task
+        def spawner():
+            for _ in range(150):
+                subprocess.run([sys.executable, "-c", "pass"], check=True)
+            log("spawned")
+        """
+    )
+    suite.tests(
+        """
+        import os, time
+        from conftest import log
+
+        def test_first(first):
+            pass
+
+        def test_churn():
+            deadline = time.monotonic() + 60
+            i = 0
+            while time.monotonic() < deadline and not os.path.exists("log.txt"):
+                os.environ[f"FLOWRUN_CHURN_{i % 40}"] = "x" * (i % 90)
+                os.environ.pop(f"FLOWRUN_CHURN_{(i * 7) % 40}", None)
+                i += 1
+            for key in [k for k in os.environ if k.startswith("FLOWRUN_CHURN_")]:
+                del os.environ[key]
+            assert i > 1000, "the churn did not overlap the spawning"
+
+        def test_spawner(spawner):
+            pass
+        """
+    )
+    result = suite.run_subprocess(timeout=120)
+    result.assert_outcomes(passed=3)
