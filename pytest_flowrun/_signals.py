@@ -67,8 +67,8 @@ class Signals:
 class Spawning:
     """Child processes forked, not vforked, while the setup run is active (Python < 3.13).
 
-    CPython 3.11 (from 3.11.6) and 3.12 release the GIL while a vforked child execs, and a
-    child started without ``env`` reads the parent's environment then. A thread that
+    CPython 3.11 and 3.12 (seen on 3.11.7 and 3.12.1) release the GIL while a vforked
+    child execs, and a child started without ``env`` reads the parent's environment then. A thread that
     changes the environment meanwhile can free it under the child, and ``Popen`` fails
     with ``OSError: [Errno 14] Bad address``. Under the plugin that is the common case:
     tasks start servers in their threads while pytest sets ``PYTEST_CURRENT_TEST`` at
