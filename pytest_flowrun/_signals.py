@@ -68,10 +68,10 @@ class Spawning:
     """Child processes forked, not vforked, while the setup run is active (Python < 3.13).
 
     CPython 3.11 and 3.12 (seen on 3.11.7 and 3.12.1) release the GIL while a vforked
-    child execs, and a child started without ``env`` reads the parent's environment then. A thread that
-    changes the environment meanwhile can free it under the child, and ``Popen`` fails
-    with ``OSError: [Errno 14] Bad address``. Under the plugin that is the common case:
-    tasks start servers in their threads while pytest sets ``PYTEST_CURRENT_TEST`` at
+    child execs, and a child started without ``env`` reads the parent's environment then.
+    A thread that changes the environment meanwhile can free it under the child, and
+    ``Popen`` fails with ``OSError: [Errno 14] Bad address``. Under the plugin that is the
+    common case: tasks start servers in their threads while pytest sets ``PYTEST_CURRENT_TEST`` at
     every test phase on the main thread (about one start in seven failed when another
     thread changed the environment in a loop; none with fork, none on 3.13).
     ``subprocess._USE_VFORK``, private, is CPython's switch for this; fork costs a copy of
