@@ -67,8 +67,8 @@ def _build_report(run: RunRecord) -> dict[str, Any]:
         "run_id": run.run_id,
         "dag": run.dag_name,
         "status": run.status.value,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
+        "started_at": stamps[run.started_at],  # the ready_at of the tasks ready at once
+        "finished_at": stamps[run.finished_at],
         "duration_s": run.duration_s,
         "setup_span_s": (max(ends) - min(starts)) if starts and ends else 0.0,
         "serial_s": sum(durations.values()),
