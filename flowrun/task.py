@@ -8,6 +8,7 @@ The decorated function is returned unchanged, so it stays callable and picklable
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -240,28 +241,42 @@ def task(
     ``InvalidOptionError`` for an out-of-range option (``InvalidResourceError`` for
     ``resources``) and ``DuplicateTaskError`` for a name another function already holds.
     """
-    if fn is not None and not callable(fn):
+    if fn is None:
+        # ``@task(...)``: a partial, not a closure over seven cells, which cost a fifth of
+        # a registration (a family of tasks registers in a loop).
+        return functools.partial(
+            _decorate, name, deps, timeout_s, retries, retry_delay_s, resources, registry
+        )
+    if not callable(fn):
         raise TaskDefinitionError(
             str(fn),
             f"@task takes the function to decorate, got {fn!r}; "
             f"to name the task write @task(name={fn!r})",
         )
+    return _decorate(name, deps, timeout_s, retries, retry_delay_s, resources, registry, fn)
 
-    def decorate(target: F) -> F:
-        spec = _build_spec(
-            target, name, deps, timeout_s, retries, retry_delay_s, resources, registry
-        )
-        if not spec.fixture:  # pytest fixtures join the plugin's DAG, not a registry
-            (registry if registry is not None else default_registry).register(spec)
-        # A builtin or slotted callable takes no attribute: it is reachable by name only.
-        # (try/except, not contextlib.suppress: that was a tenth of a registration.)
-        try:  # noqa: SIM105
-            setattr(target, SPEC_ATTRIBUTE, spec)
-        except (AttributeError, TypeError):
-            pass
-        return target
 
-    return decorate(fn) if fn is not None else decorate
+def _decorate(
+    name: str | None,
+    deps: Iterable[str | Callable[..., Any]],
+    timeout_s: float | None,
+    retries: int,
+    retry_delay_s: float,
+    resources: Mapping[str, int] | None,
+    registry: TaskRegistry | None,
+    target: F,
+) -> F:
+    """``@task``'s work: build the spec, register it, leave it on ``target``."""
+    spec = _build_spec(target, name, deps, timeout_s, retries, retry_delay_s, resources, registry)
+    if not spec.fixture:  # pytest fixtures join the plugin's DAG, not a registry
+        (registry if registry is not None else default_registry).register(spec)
+    # A builtin or slotted callable takes no attribute: it is reachable by name only.
+    # (try/except, not contextlib.suppress: that was a tenth of a registration.)
+    try:  # noqa: SIM105
+        setattr(target, SPEC_ATTRIBUTE, spec)
+    except (AttributeError, TypeError):
+        pass
+    return target
 
 
 def make_spec(
@@ -324,16 +339,29 @@ def _build_spec(
         dep_names = _resolve_deps(
             name, deps, registry if registry is not None else default_registry
         )
+    context_arg: str | None
+    upstream_arg: str | None
+    parent_args: tuple[str, ...]
+    requires: tuple[str, ...]
     entry = _code_entry(fn) if fixture_fn is None else None
     if entry is not None:
         kind = entry.kind
-        params = entry.parameters(fn)
+        if not entry.shape:  # no parameter: nothing to analyse
+            context_arg = upstream_arg = None
+            parent_args = requires = ()
+        else:
+            context_arg, upstream_arg, parent_args, requires = _analyse_signature(
+                name, fn, entry.parameters(fn), dep_names, allow_unresolved=False
+            )
     else:
         kind = _kind_of(fn)
-        params = _signature_parameters(name, fn)
-    context_arg, upstream_arg, parent_args, requires = _analyse_signature(
-        name, fn, params, dep_names, allow_unresolved=fixture_fn is not None
-    )
+        context_arg, upstream_arg, parent_args, requires = _analyse_signature(
+            name,
+            fn,
+            _signature_parameters(name, fn),
+            dep_names,
+            allow_unresolved=fixture_fn is not None,
+        )
     return _task_spec(
         name,
         fn,
