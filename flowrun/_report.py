@@ -28,6 +28,13 @@ def _build_report(run: RunRecord) -> dict[str, Any]:
     counts = {status.value: 0 for status in TaskStatus}
     held = run.task_resources
     stamps = _Stamps()
+    # The critical path, in the same pass while the records come parents first (as the
+    # scheduler's store keeps them): ``best[i]`` is the heaviest chain ending at task i,
+    # ``via[i]`` the task before it on that chain (see ``dag._heaviest_paths``).
+    position: dict[str, int] = {}
+    best: list[float] = []
+    via: list[int] = []
+    in_order = True
     # One pass over the records, each task's entry built inline: a function call or a
     # property per field was a measurable part of a no-op run's report. ``_value_`` is
     # what ``.value`` returns, without the enum's Python-level descriptor.
@@ -42,6 +49,21 @@ def _build_report(run: RunRecord) -> dict[str, Any]:
                 duration = durations[name] = finished - started
                 if started:
                     ends.append(finished)
+        if in_order:
+            top = 0.0
+            before = -1
+            for dep in record.deps:
+                p = position.get(dep)
+                if p is None:
+                    in_order = dep not in run.tasks  # a dependency outside the run: ignored
+                    if not in_order:
+                        break
+                elif before < 0 or best[p] > top:
+                    top = best[p]
+                    before = p
+            position[name] = len(best)
+            best.append(top if duration is None else top + duration)
+            via.append(before)
         result = record.result
         error = record.error
         status = record.status._value_
@@ -62,7 +84,10 @@ def _build_report(run: RunRecord) -> dict[str, Any]:
             "teardown": None if record.teardown_status is None else _teardown(record, origin),
             "resources": dict(held[name]) if held and name in held else {},
         }
-    path, path_s = _critical_path(run, durations)
+    if in_order:
+        path, path_s = _trace_path(list(run.tasks), best, via)
+    else:  # records a store returned in another order
+        path, path_s = _critical_path(run, durations)
     return {
         "run_id": run.run_id,
         "dag": run.dag_name,

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from flowrun._report import _iso, build_report
+from flowrun._report import _critical_path, _iso, build_report
 from flowrun.engine import Engine, build_default_engine
 from flowrun.state import RunRecord, RunStatus, StateStore, TaskError, TaskRunRecord, TaskStatus
 from flowrun.task import TaskRegistry, task
@@ -221,6 +223,55 @@ async def test_critical_path_does_not_depend_on_the_order_the_store_keeps(
     tasks = report["tasks"]
     expected = tasks["first"]["duration_s"] + tasks["second"]["duration_s"]
     assert report["critical_path_s"] == pytest.approx(expected)
+
+
+def _random_run(seed: int, durations: Sequence[float], never_started: float) -> RunRecord:
+    """A finished run of 60 tasks, parents first, with random dependencies, durations
+    drawn from ``durations`` and that share of tasks never started."""
+    rng = random.Random(seed)
+    records: dict[str, TaskRunRecord] = {}
+    for i in range(60):
+        deps = tuple(f"t{p}" for p in rng.sample(range(i), min(i, rng.randint(0, 3))))
+        started = None if rng.random() < never_started else 100.0 + i
+        duration = rng.choice(durations)
+        records[f"t{i}"] = TaskRunRecord(
+            name=f"t{i}",
+            status=TaskStatus.SUCCESS if started is not None else TaskStatus.SKIPPED,
+            deps=deps,
+            started_at=started,
+            finished_at=None if started is None else started + duration,
+        )
+    return RunRecord(run_id="r", dag_name="d", status=RunStatus.SUCCESS, tasks=records)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_critical_path_is_the_same_whatever_the_order_of_the_records(seed: int) -> None:
+    run = _random_run(
+        seed, [1.0 + 2.0**-k for k in range(30)], 0.0
+    )  # ties unlikely, and none in these seeds
+    parents_first = build_report(run)
+    shuffled = list(run.tasks.items())
+    random.Random(seed).shuffle(shuffled)
+    for order in (list(reversed(run.tasks.items())), shuffled):
+        other = build_report(replace(run, tasks=dict(order)))
+        assert other["critical_path"] == parents_first["critical_path"]
+        assert other["critical_path_s"] == parents_first["critical_path_s"]
+    # and it is a chain of dependencies as heavy as its durations add up to
+    path = parents_first["critical_path"]
+    for parent, child in itertools.pairwise(path):
+        assert parent in run.tasks[child].deps
+    durations = [parents_first["tasks"][n]["duration_s"] or 0.0 for n in path]
+    assert parents_first["critical_path_s"] == pytest.approx(sum(durations))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_critical_path_ties_go_to_the_order_of_the_records(seed: int) -> None:
+    # Built in the report's pass over records that come parents first, and by sorting
+    # them otherwise: both must pick the same one of several equally heavy paths.
+    run = _random_run(seed, [1.0, 1.0, 2.0], 0.1)
+    report = build_report(run)
+    durations = {n: t["duration_s"] for n, t in report["tasks"].items() if t["duration_s"]}
+    assert (report["critical_path"], report["critical_path_s"]) == _critical_path(run, durations)
 
 
 def _timestamps() -> list[Any]:
