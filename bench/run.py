@@ -104,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(targets)}")
 
     mode = "quick" if args.quick else "full"
-    print(f"flowrun bench ({mode}, {settings.reps} reps), {os.cpu_count()} cpu(s)", flush=True)
+    # The Python matters: from 3.12 on, attempts start eagerly (see the README).
+    print(
+        f"flowrun bench ({mode}, {settings.reps} reps), {os.cpu_count()} cpu(s), "
+        f"Python {platform.python_version()}",
+        flush=True,
+    )
     if args.quick:
         print("quick mode: few repetitions, so a verdict near its target is indicative only")
     results: list[Result] = []
