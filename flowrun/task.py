@@ -22,6 +22,7 @@ from flowrun._signature import (
     _analyse_signature,
     _code_entry,
     _kind_of,
+    _Param,
     _pytest_fixture_function,
     _same_definition,
     _signature_parameters,
@@ -241,32 +242,21 @@ def task(
     ``InvalidOptionError`` for an out-of-range option (``InvalidResourceError`` for
     ``resources``) and ``DuplicateTaskError`` for a name another function already holds.
     """
-    if fn is None:
-        # ``@task(...)``: a partial, not a closure over seven cells, which cost a fifth of
-        # a registration (a family of tasks registers in a loop).
-        return functools.partial(
-            _decorate, name, deps, timeout_s, retries, retry_delay_s, resources, registry
-        )
+    options = (name, deps, timeout_s, retries, retry_delay_s, resources, registry)
+    if fn is None:  # ``@task(...)``: a partial, not a closure over seven cells (a fifth of
+        return functools.partial(_decorate, options)  # a registration, in a family loop)
     if not callable(fn):
         raise TaskDefinitionError(
             str(fn),
             f"@task takes the function to decorate, got {fn!r}; "
             f"to name the task write @task(name={fn!r})",
         )
-    return _decorate(name, deps, timeout_s, retries, retry_delay_s, resources, registry, fn)
+    return _decorate(options, fn)
 
 
-def _decorate(
-    name: str | None,
-    deps: Iterable[str | Callable[..., Any]],
-    timeout_s: float | None,
-    retries: int,
-    retry_delay_s: float,
-    resources: Mapping[str, int] | None,
-    registry: TaskRegistry | None,
-    target: F,
-) -> F:
+def _decorate(options: tuple[Any, ...], target: F) -> F:
     """``@task``'s work: build the spec, register it, leave it on ``target``."""
+    name, deps, timeout_s, retries, retry_delay_s, resources, registry = options
     spec = _build_spec(target, name, deps, timeout_s, retries, retry_delay_s, resources, registry)
     if not spec.fixture:  # pytest fixtures join the plugin's DAG, not a registry
         (registry if registry is not None else default_registry).register(spec)
@@ -322,7 +312,6 @@ def _build_spec(
 
     _check_options(name, timeout_s, retries, retry_delay_s)
     held = _check_resources(name, resources) if resources is not None else ()
-    dep_names: tuple[str, ...] = ()
     if type(deps) not in _LISTS:  # the checks below, skipped in the common case
         if isinstance(deps, (str, bytes)):
             raise InvalidDependencyError(
@@ -332,36 +321,25 @@ def _build_spec(
             raise InvalidDependencyError(
                 name, deps, "is not a list; deps takes a list, e.g. deps=[a]"
             )
+    dep_names: tuple[str, ...] = ()
+    if deps or type(deps) not in _LISTS:  # an empty list has nothing to resolve
         dep_names = _resolve_deps(
             name, deps, registry if registry is not None else default_registry
         )
-    elif deps:
-        dep_names = _resolve_deps(
-            name, deps, registry if registry is not None else default_registry
-        )
-    context_arg: str | None
-    upstream_arg: str | None
-    parent_args: tuple[str, ...]
-    requires: tuple[str, ...]
     entry = _code_entry(fn) if fixture_fn is None else None
-    if entry is not None:
-        kind = entry.kind
-        if not entry.shape:  # no parameter: nothing to analyse
-            context_arg = upstream_arg = None
-            parent_args = requires = ()
-        else:
-            context_arg, upstream_arg, parent_args, requires = _analyse_signature(
-                name, fn, entry.parameters(fn), dep_names, allow_unresolved=False
-            )
-    else:
+    if entry is None:
         kind = _kind_of(fn)
-        context_arg, upstream_arg, parent_args, requires = _analyse_signature(
-            name,
-            fn,
-            _signature_parameters(name, fn),
-            dep_names,
-            allow_unresolved=fixture_fn is not None,
+        params: list[_Param] | None = _signature_parameters(name, fn)
+    else:
+        kind = entry.kind
+        params = entry.parameters(fn) if entry.shape else None  # None: nothing to analyse
+    context_arg, upstream_arg, parent_args, requires = (
+        _NO_ROLES
+        if params is None
+        else _analyse_signature(
+            name, fn, params, dep_names, allow_unresolved=fixture_fn is not None
         )
+    )
     return _task_spec(
         name,
         fn,
@@ -386,6 +364,8 @@ def spec_of(obj: object) -> TaskSpec | None:
 
 
 _LISTS = (list, tuple)
+#: What ``_analyse_signature`` finds in a function without parameters.
+_NO_ROLES: tuple[None, None, tuple[str, ...], tuple[str, ...]] = (None, None, (), ())
 _FUNCTION = types.FunctionType
 
 
