@@ -42,6 +42,7 @@ _ASYNC_GENERATOR = TaskKind.ASYNC_GENERATOR
 _current_task = asyncio.current_task
 #: ``asyncio.Task(..., eager_start=True)`` exists from Python 3.12 on.
 _EAGER = sys.version_info >= (3, 12)
+_CREATE_TASK = asyncio.BaseEventLoop.create_task
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -292,16 +293,20 @@ class Attempts:
 
 
 def _spawner(loop: asyncio.AbstractEventLoop) -> Callable[..., asyncio.Task[None]]:
-    """How attempts are started: ``loop.create_task``, or an eager start on Python 3.12+.
+    """How attempts are started: an ``asyncio.Task`` made directly, eagerly on Python 3.12+.
 
     An eagerly started task runs its first step inside its creation, so an attempt that
     never suspends (a no-op, a cached value) ends without a trip through the event loop:
-    a third of a short attempt's cost. A task factory set on the loop is honoured (it
-    may be eager too: ``launch`` is safe either way).
+    a third of a short attempt's cost. Made directly, it skips ``create_task``'s Python
+    wrapper (3.11), which adds nothing while the loop is running and has no task factory.
+    A loop with a task factory, or its own ``create_task``, starts attempts its own way
+    (eager or not: ``launch`` is safe either way).
     """
-    if _EAGER and loop.get_task_factory() is None:
+    if loop.get_task_factory() is not None or type(loop).create_task is not _CREATE_TASK:
+        return loop.create_task
+    if _EAGER:
         return functools.partial(asyncio.Task, loop=loop, eager_start=True)  # type: ignore[call-arg]
-    return loop.create_task
+    return functools.partial(asyncio.Task, loop=loop)
 
 
 def _arguments(

@@ -2,7 +2,8 @@
 
 On 3.12+ an attempt's first step runs inside its creation, so a task that never suspends
 ends without a trip through the event loop. These are the guarantees that must hold
-either way, and under a task factory the user set on the loop (3.12's eager one too).
+either way, and under a task factory the user set on the loop (3.12's eager one too) or
+a loop that makes its tasks its own way.
 """
 
 from __future__ import annotations
@@ -157,6 +158,22 @@ class TestTaskFactorySetOnTheLoop:
         assert peak == 2
         if factory == "counting":  # the factory made every attempt
             assert created.count("Attempts._attempt") == 12
+
+
+def test_a_loop_with_its_own_create_task_makes_every_attempt(registry: TaskRegistry) -> None:
+    created: list[str] = []
+
+    class CountingLoop(asyncio.SelectorEventLoop):
+        def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            created.append(coro.__qualname__)
+            return super().create_task(coro, **kwargs)
+
+    for i in range(3):
+        task(name=f"returns{i}", registry=registry)(_returns(i))
+    with asyncio.Runner(loop_factory=CountingLoop) as runner:
+        report = runner.run(_run(registry))
+    assert [report["tasks"][f"returns{i}"]["result"] for i in range(3)] == [0, 1, 2]
+    assert created.count("Attempts._attempt") == 3
 
 
 def _returns(value: int) -> Callable[[], Coroutine[Any, Any, int]]:
