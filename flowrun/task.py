@@ -243,8 +243,8 @@ def task(
     ``resources``) and ``DuplicateTaskError`` for a name another function already holds.
     """
     options = (name, deps, timeout_s, retries, retry_delay_s, resources, registry)
-    if fn is None:  # ``@task(...)``: a partial, not a closure over seven cells (a fifth of
-        return functools.partial(_decorate, options)  # a registration, in a family loop)
+    if fn is None:  # ``@task(...)``: a partial; a closure over seven cells cost a fifth
+        return functools.partial(_decorate, options)  # of a registration in a loop
     if not callable(fn):
         raise TaskDefinitionError(
             str(fn),
