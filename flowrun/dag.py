@@ -149,23 +149,34 @@ def build_dag(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> 
 
 def _build(name: str, specs: Mapping[str, TaskSpec] | Iterable[TaskSpec]) -> Dag:
     ordered = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
-    known = {spec.name: spec for spec in ordered}
-    for spec in ordered:
+    position = {spec.name: i for i, spec in enumerate(ordered)}
+    # One pass checks every task in order and finds its parents; when each parent comes
+    # before its child (tasks registered parents first, the usual case), the order is
+    # already topological and the indices found are the DAG's own: no sort, no rebuild.
+    parents: list[tuple[int, ...]] = []
+    in_order = len(position) == len(ordered)  # a name given twice: sort it out below
+    for i, spec in enumerate(ordered):
         if spec.requires:
             raise TaskDefinitionError(
                 spec.name,
                 f"task {spec.name!r} needs {', '.join(repr(r) for r in spec.requires)}, "
                 "which only the pytest plugin can supply (it is a pytest fixture)",
             )
+        found = []
         for dep in spec.deps:
             if dep == spec.name:
                 raise SelfDependencyError(spec.name)
-            if dep not in known:
+            p = position.get(dep)
+            if p is None:
                 raise MissingDependencyError(
-                    spec.name, dep, get_close_matches(dep, list(known), n=3, cutoff=0.6)
+                    spec.name, dep, get_close_matches(dep, list(position), n=3, cutoff=0.6)
                 )
-    position = {spec.name: i for i, spec in enumerate(ordered)}
-    parents = [[position[dep] for dep in spec.deps] for spec in ordered]
+            if p > i:
+                in_order = False
+            found.append(p)
+        parents.append(tuple(found))
+    if in_order:
+        return _assemble(name, ordered, position, parents)
     order = _stable_topological_order(parents)
     if len(order) != len(ordered):
         raise CycleError(_find_cycle(ordered, order, position))
@@ -238,9 +249,17 @@ def _stable_topological_order(parents: Sequence[Sequence[int]]) -> list[int]:
     return order
 
 
-def _assemble(name: str, topo: Sequence[TaskSpec]) -> Dag:
-    index = {spec.name: i for i, spec in enumerate(topo)}
-    parents = tuple(tuple(index[dep] for dep in spec.deps) for spec in topo)
+def _assemble(
+    name: str,
+    topo: Sequence[TaskSpec],
+    index: dict[str, int] | None = None,
+    parents: Sequence[tuple[int, ...]] | None = None,
+) -> Dag:
+    """The ``Dag`` of ``topo`` (in topological order), with its ``index`` and ``parents``
+    if the caller has them already."""
+    if index is None or parents is None:
+        index = {spec.name: i for i, spec in enumerate(topo)}
+        parents = [tuple(index[dep] for dep in spec.deps) for spec in topo]
     children: list[list[int]] = [[] for _ in topo]
     for i, ps in enumerate(parents):
         for p in ps:
@@ -249,7 +268,7 @@ def _assemble(name: str, topo: Sequence[TaskSpec]) -> Dag:
         name=name,
         specs=tuple(topo),
         index=index,
-        parents=parents,
+        parents=tuple(parents),
         children=tuple(tuple(c) for c in children),
     )
 
