@@ -34,6 +34,7 @@ from flowrun._sync import (
     when_running,
 )
 from flowrun._threads import DaemonThreadPool
+from flowrun._wakeup import Wakeup
 from flowrun.errors import GeneratorProtocolError, TaskTimeoutError
 from flowrun.state import TaskStatus
 from flowrun.task import TaskKind, TaskSpec
@@ -125,6 +126,8 @@ class TaskExecutor:
         self._executor = executor
         self.cancel_grace_s = cancel_grace_s
         self._own_pool: DaemonThreadPool | None = None
+        self._wakeup: Wakeup | None = None  # while a run's sync calls may block (_call_sync)
+        self._woken = False
         self._placement = _placement_of(executor)
         self._in_threads = self._placement is _Placement.THREADS
         # The Context each sync generator's setup ran in: its teardown runs there too, so
@@ -145,6 +148,10 @@ class TaskExecutor:
     def close(self) -> None:
         """Shut down the pool flowrun created, without waiting for abandoned threads."""
         pool, self._own_pool = self._own_pool, None
+        # True: work that outlives the run (an abandoned teardown) must not set another.
+        wakeup, self._wakeup, self._woken = self._wakeup, None, True
+        if wakeup is not None:
+            wakeup.remove()
         if pool is not None:
             # Without cancel_futures: a queued call may be the teardown of a setup that was
             # abandoned just as it finished (see _abandon), and it must still run. Calls of
@@ -289,6 +296,9 @@ class TaskExecutor:
         """
         pool = self._pool()
         loop = asyncio.get_running_loop()
+        if not self._woken:  # a signal may now land on a thread blocked in a sync call
+            self._woken = True
+            self._wakeup = Wakeup.install(loop)
         on_start: Callable[[], None] | None = None
         deadline = scope if timeout_s is not None else None
         if self._placement is _Placement.ELSEWHERE:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -376,6 +377,75 @@ def test_ctrl_c_returns_promptly_while_sync_tasks_block(tmp_path: Path) -> None:
     assert " ".join(lines) == (
         "teardown interrupted CANCELLED ['CANCELLED', 'CANCELLED', 'CANCELLED', 'SUCCESS']"
     )
+
+
+WORKER_SIGINT_SCRIPT = """
+import asyncio, signal, sys, threading, time
+from flowrun import TaskRegistry, build_default_engine, task
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+registry = TaskRegistry()
+
+@task(registry=registry)
+def block():
+    print("blocking", flush=True)
+    time.sleep(0.3)  # the loop is idle now, waiting for this call with no timeout
+    # The kernel may deliver a process's signal to any thread that does not block it:
+    # here it lands on this worker, on purpose.
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+    time.sleep({block_s})
+
+engine = build_default_engine(registry=registry)
+try:
+    asyncio.run(engine.run_once("worker-sigint"))
+except KeyboardInterrupt:
+    report = engine.get_run_report(engine.last_run_id)
+    print("interrupted", report["status"], report["tasks"]["block"]["status"], flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pthread_kill is POSIX")
+def test_ctrl_c_delivered_to_a_worker_thread_still_stops_the_run_at_once(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(WORKER_SIGINT_SCRIPT.format(block_s=BLOCK_S * 4)))
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, timeout=BLOCK_S * 20, check=False
+    )
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 130, proc.stderr.decode()
+    assert proc.stdout.decode().split() == ["blocking", "interrupted", "CANCELLED", "CANCELLED"]
+    # Without a wakeup, the loop learns of the signal only when the blocked call returns.
+    assert elapsed < BLOCK_S * 4 / 2, "Ctrl-C waited for the blocked thread"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="set_wakeup_fd takes a socket there")
+def test_the_signal_wakeup_is_the_runs_own_and_goes_with_it(registry: TaskRegistry) -> None:
+    @task(registry=registry)
+    def sync_step() -> int:
+        return 1
+
+    def run() -> str:
+        engine = build_default_engine(registry=registry)
+        return engine.get_run_report(asyncio.run(engine.run_once("wakeup")))["status"]
+
+    assert threading.current_thread() is threading.main_thread()
+    assert signal.set_wakeup_fd(-1) == -1  # none set before
+    assert run() == "SUCCESS"
+    assert signal.set_wakeup_fd(-1) == -1, "the run left its wakeup fd set"
+    # One set already (asyncio's add_signal_handler sets one) is kept, not replaced.
+    read, write = socket.socketpair()
+    write.setblocking(False)
+    try:
+        signal.set_wakeup_fd(write.fileno())
+        assert run() == "SUCCESS"
+        assert signal.set_wakeup_fd(-1) == write.fileno()
+    finally:
+        read.close()
+        write.close()
 
 
 def stubborn_resource(registry: TaskRegistry, log: list[str], **options: Any) -> None:
