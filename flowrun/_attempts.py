@@ -117,7 +117,8 @@ class Attempts:
         self._deadlines = Deadlines(self._grace.grace_s, self._is_current, self._overdue)
 
     def launch(self) -> None:
-        """Start ready tasks while slots are free (and, for those that declare some, resources).
+        """Start ready tasks while slots are free (and, for those that declare some, resources:
+        a task that does not fit is parked and the next one in priority order is tried).
 
         An attempt may run to its end inside its own creation (an eager start, see
         ``_spawner``), ending in a ``launch`` of its own: that one returns at once and
@@ -129,14 +130,14 @@ class Attempts:
             return
         self._launching = True
         try:
-            if self._resources is not None:
-                self._launch_holding(self._resources)
-                return
             base = self._base_context
             spawn = self._spawn
             tasks = self.tasks
+            resources = self._resources  # None unless a task declares some
             while gate and self.running < self._limit and not self.stopped:
                 i = gate.pop()
+                if resources is not None and not resources.take(i):
+                    continue  # parked (see Resources.take): try the next one in priority
                 self.running += 1
                 context = base.copy()
                 attempt = spawn(self._attempt(i, context), context=context)
@@ -144,23 +145,6 @@ class Attempts:
                     tasks[i] = attempt
         finally:
             self._launching = False
-
-    def _launch_holding(self, resources: Resources) -> None:
-        """``launch`` for a run whose tasks hold resources: a task that does not fit is
-        parked (see ``Resources.take``) and the next one in priority order is tried."""
-        gate = self._gate
-        base = self._base_context
-        spawn = self._spawn
-        tasks = self.tasks
-        while gate and self.running < self._limit and not self.stopped:
-            i = gate.pop()
-            if not resources.take(i):
-                continue
-            self.running += 1
-            context = base.copy()
-            attempt = spawn(self._attempt(i, context), context=context)
-            if not attempt.done():
-                tasks[i] = attempt
 
     def retry_later(self, i: int, delay_s: float) -> None:
         """Make task ``i`` ready again after ``delay_s``; it holds no slot meanwhile."""
