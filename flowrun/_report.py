@@ -27,7 +27,10 @@ def _build_report(run: RunRecord) -> dict[str, Any]:
     ends: list[float] = []
     counts = {status.value: 0 for status in TaskStatus}
     held = run.task_resources
-    stamps = _Stamps()
+    # The ISO text of each task's finish, for the ``ready_at`` of the tasks that waited
+    # for it (a task is ready when the last parent it waited for finishes), and of the
+    # run's start, for the tasks ready at once: a third of a report's timestamps repeat.
+    finishes: dict[float | None, str | None] = {None: None, origin: _iso(origin)}
     # The critical path, in the same pass while the records come parents first (as the
     # scheduler's store keeps them): ``best[i]`` is the heaviest chain ending at task i,
     # ``via[i]`` the task before it on that chain (see ``dag._heaviest_paths``).
@@ -68,13 +71,17 @@ def _build_report(run: RunRecord) -> dict[str, Any]:
         error = record.error
         status = record.status._value_
         counts[status] += 1
+        ready_text = finishes.get(ready)
+        if ready_text is None and ready is not None:
+            ready_text = _iso(ready)
+        finished_text = finishes[finished] = _iso(finished)
         tasks[name] = {
             "status": status,
             "deps": list(record.deps),
             "attempts": record.attempts,
-            "ready_at": stamps[ready],
-            "started_at": stamps[started],
-            "finished_at": stamps[finished],
+            "ready_at": ready_text,
+            "started_at": _iso(started),
+            "finished_at": finished_text,
             "offset_s": None if started is None or origin is None else started - origin,
             "queued_s": None if ready is None or started is None else started - ready,
             "duration_s": duration,
@@ -92,8 +99,8 @@ def _build_report(run: RunRecord) -> dict[str, Any]:
         "run_id": run.run_id,
         "dag": run.dag_name,
         "status": run.status.value,
-        "started_at": stamps[run.started_at],  # the ready_at of the tasks ready at once
-        "finished_at": stamps[run.finished_at],
+        "started_at": finishes[origin],  # the ready_at of the tasks ready at once
+        "finished_at": _iso(run.finished_at),
         "duration_s": run.duration_s,
         "setup_span_s": (max(ends) - min(starts)) if starts and ends else 0.0,
         "serial_s": sum(durations.values()),
@@ -149,41 +156,26 @@ _SECONDS: dict[float, str] = {}
 def _iso(timestamp: float | None) -> str | None:
     """``datetime.fromtimestamp(timestamp, UTC).isoformat()``, at a fifth of its cost.
 
-    The split into seconds and microseconds is the one ``fromtimestamp`` makes (the
-    fraction scaled to microseconds and rounded half to even, carried into the seconds);
-    anything but a finite float goes through ``datetime`` itself.
+    For a float from 0 to 10^11 s (any clock reading), the split into seconds and
+    microseconds is the one ``fromtimestamp`` makes: the fraction (exact: ``timestamp``
+    minus its floor loses no bit in that range) scaled to microseconds and rounded half to
+    even, a full second carried. Anything else goes through ``datetime`` itself.
     """
+    if type(timestamp) is float and 0.0 <= timestamp < 1e11:
+        seconds = timestamp // 1.0
+        micros = round((timestamp - seconds) * 1e6)
+        if micros == 1_000_000:
+            micros = 0
+            seconds += 1.0
+        head = _SECONDS.get(seconds)
+        if head is None:
+            if len(_SECONDS) >= 4096:
+                _SECONDS.clear()
+            head = _SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat()[:-6]
+        return f"{head}.{micros:06d}+00:00" if micros else head + "+00:00"
     if timestamp is None:
         return None
-    if type(timestamp) is not float or not math.isfinite(timestamp):
-        return datetime.fromtimestamp(timestamp, UTC).isoformat()
-    fraction, seconds = math.modf(timestamp)
-    micros = round(fraction * 1e6)
-    if micros >= 1_000_000:
-        micros -= 1_000_000
-        seconds += 1.0
-    elif micros < 0:
-        micros += 1_000_000
-        seconds -= 1.0
-    head = _SECONDS.get(seconds)
-    if head is None:
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
-        head = _SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat()[:-6]
-    return "%s.%06d+00:00" % (head, micros) if micros else head + "+00:00"  # noqa: UP031
-
-
-class _Stamps(dict[float | None, str | None]):
-    """``_iso`` of each timestamp of one report, made once: a task's ``ready_at`` is the
-    ``finished_at`` of the parent it waited for last (and the run's start for the tasks
-    ready at once), so a third of a report's timestamps repeat."""
-
-    def __init__(self) -> None:
-        super().__init__({None: None})
-
-    def __missing__(self, timestamp: float) -> str | None:
-        text = self[timestamp] = _iso(timestamp)
-        return text
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 class _NotJsonable(Exception):

@@ -277,6 +277,8 @@ def test_critical_path_ties_go_to_the_order_of_the_records(seed: int) -> None:
 def _timestamps() -> list[Any]:
     rng = random.Random(11)
     stamps: list[Any] = [0.0, 1.0, 1_700_000_000, 1_700_000_000.5, 86_399.9999995]
+    # the edges of the fast path (floats from 1 s to 10^11 s) and what lies beyond them
+    stamps += [0.9999995, 0.25, -1.5, -0.0000004, 1e11 - 0.4999995, 1e11, 1e11 + 0.5]
     for _ in range(20_000):
         whole = rng.choice([0, 86_399, 1_000_000_000, 1_700_000_000, 2_500_000_000])
         fraction = rng.choice(
