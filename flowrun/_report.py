@@ -151,6 +151,9 @@ def _error(error: TaskError | None) -> dict[str, str] | None:
 #: ``datetime.isoformat()`` of whole UTC seconds, without the offset: a run's timestamps
 #: fall in few distinct seconds, so most of them need only the microseconds appended.
 _SECONDS: dict[float, str] = {}
+#: ``"000"`` to ``"999"``, filled when the first second is formatted (not at import): two
+#: lookups write the microseconds at a third of the cost of a ``:06d`` format.
+_DIGITS: list[str] = []
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -171,8 +174,13 @@ def _iso(timestamp: float | None) -> str | None:
         if head is None:
             if len(_SECONDS) >= 4096:
                 _SECONDS.clear()
+            if not _DIGITS:
+                _DIGITS.extend([f"{n:03d}" for n in range(1000)])
             head = _SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat()[:-6]
-        return f"{head}.{micros:06d}+00:00" if micros else head + "+00:00"
+        if not micros:
+            return head + "+00:00"
+        digits = _DIGITS
+        return f"{head}.{digits[micros // 1000]}{digits[micros % 1000]}+00:00"
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
