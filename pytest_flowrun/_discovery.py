@@ -26,7 +26,7 @@ import inspect
 import os
 import types
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 from pytest_flowrun._names import GENERATED_ATTRIBUTE, SPEC_ATTRIBUTE
 
 
-@dataclass(slots=True)
 class TaskEntry:
     """A task found in a plugin module.
 
@@ -48,12 +47,28 @@ class TaskEntry:
     ``fixture_args`` are the others, the fixtures pytest resolves for it.
     """
 
-    spec: TaskSpec
-    origin: str
-    scope_dir: Path | None
-    deps: tuple[str, ...] = ()
-    parent_args: tuple[str, ...] = ()
-    fixture_args: tuple[str, ...] = ()
+    # A slotted class rather than a dataclass, as the others of the plugin's start path:
+    # making a dataclass costs about a millisecond at import, at every pytest start.
+    __slots__ = ("deps", "fixture_args", "origin", "parent_args", "scope_dir", "spec")
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        origin: str,
+        scope_dir: Path | None,
+        deps: tuple[str, ...] = (),
+        parent_args: tuple[str, ...] = (),
+        fixture_args: tuple[str, ...] = (),
+    ) -> None:
+        self.spec = spec
+        self.origin = origin
+        self.scope_dir = scope_dir
+        self.deps = deps
+        self.parent_args = parent_args
+        self.fixture_args = fixture_args
+
+    def __repr__(self) -> str:
+        return f"TaskEntry({self.spec.name!r}, origin={self.origin!r})"
 
     def spec_to_run(self, bound: Mapping[str, Any] | None = None) -> TaskSpec:
         """The spec the runtime runs: the entry's dependencies, with ``bound`` (the values
@@ -65,18 +80,20 @@ class TaskEntry:
         )
 
 
-@dataclass(slots=True)
 class Discovery:
     """The tasks found so far in the session's plugin modules, and the errors in them."""
 
-    rootpath: Path
-    #: A pytest-xdist worker served by the controller (``--flowrun-xdist once``): the
-    #: controller sets up the fixtures the tasks take and runs the tasks, so the worker's
-    #: task fixtures take no parameter but ``request``.
-    remote: bool = False
-    entries: dict[str, TaskEntry] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    _scanned: set[int] = field(default_factory=set)
+    __slots__ = ("_scanned", "entries", "errors", "remote", "rootpath")
+
+    def __init__(self, rootpath: Path, remote: bool = False) -> None:
+        self.rootpath = rootpath
+        #: A pytest-xdist worker served by the controller (``--flowrun-xdist once``): the
+        #: controller sets up the fixtures the tasks take and runs the tasks, so the
+        #: worker's task fixtures take no parameter but ``request``.
+        self.remote = remote
+        self.entries: dict[str, TaskEntry] = {}
+        self.errors: list[str] = []
+        self._scanned: set[int] = set()
 
     def scan(
         self,

@@ -24,7 +24,6 @@ Imports the plugin's ``_terminal``; the runtime only for type checking.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -111,13 +110,16 @@ class _JunitTracebacks:
         return report
 
 
-@dataclass(frozen=True, slots=True)
 class _Crash:
     """What junitxml and the short summary read of a ``longrepr.reprcrash``: the message."""
 
-    path: str
-    lineno: int
-    message: str
+    # Not a dataclass: making one costs about a millisecond at every pytest start.
+    __slots__ = ("lineno", "message", "path")
+
+    def __init__(self, path: str, lineno: int, message: str) -> None:
+        self.path = path
+        self.lineno = lineno
+        self.message = message
 
 
 class _TaskError:

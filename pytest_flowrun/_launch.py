@@ -13,7 +13,6 @@ Imports the plugin's ``_discovery``, ``_durations``, ``_names``, ``_options``,
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -32,15 +31,25 @@ if TYPE_CHECKING:
     from flowrun.state import StateStore
 
 
-@dataclass(frozen=True)
 class RunPlan:
     """A setup run ready to start: ``start`` it on the loop that will drive it."""
 
-    dag: Dag
-    context: RunContext[Any] | None
-    scheduler: Scheduler
-    store: StateStore
-    expected_s: dict[str, float]
+    # Not a dataclass: making one costs about a millisecond at every pytest start.
+    __slots__ = ("context", "dag", "expected_s", "scheduler", "store")
+
+    def __init__(
+        self,
+        dag: Dag,
+        context: RunContext[Any] | None,
+        scheduler: Scheduler,
+        store: StateStore,
+        expected_s: dict[str, float],
+    ) -> None:
+        self.dag = dag
+        self.context = context
+        self.scheduler = scheduler
+        self.store = store
+        self.expected_s = expected_s
 
     def start(self) -> ActiveRun:
         """Start the run; call it on the loop thread."""

@@ -13,7 +13,6 @@ parametrized; the runtime only inside functions.
 from __future__ import annotations
 
 from collections.abc import Container
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from flowrun.dag import Dag
 
 
-@dataclass(frozen=True, slots=True)
 class Selection:
     """The DAG of every task found, and the part of it that the selected tests need.
 
@@ -33,16 +31,22 @@ class Selection:
     ``excluded`` the others, both in the DAG's order.
     """
 
-    full: Dag
-    selected: tuple[str, ...] = ()
-    excluded: tuple[str, ...] = ()
+    # Not a dataclass: making one costs about a millisecond at every pytest start.
+    __slots__ = ("excluded", "full", "selected")
+
+    def __init__(
+        self, full: Dag, selected: tuple[str, ...] = (), excluded: tuple[str, ...] = ()
+    ) -> None:
+        self.full = full
+        self.selected = selected
+        self.excluded = excluded
 
     def including(self, name: str) -> Selection:
         """This selection with task ``name`` and what it depends on added to it."""
         keep = self.full.ancestors([*self.selected, name])
         names = self.full.names
-        return replace(
-            self,
+        return Selection(
+            self.full,
             selected=tuple(n for n in names if n in keep),
             excluded=tuple(n for n in names if n not in keep),
         )
