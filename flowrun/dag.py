@@ -269,7 +269,7 @@ def _assemble(
         specs=tuple(topo),
         index=index,
         parents=tuple(parents),
-        children=tuple(tuple(c) for c in children),
+        children=tuple(map(tuple, children)),
     )
 
 
