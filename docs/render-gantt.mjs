@@ -5,41 +5,13 @@
 //   node docs/render-gantt.mjs /tmp/summary.md > /tmp/gantt.svg
 //   rsvg-convert --background-color=white --width=900 /tmp/gantt.svg > docs/gantt.png
 //
-// Mermaid renders inside a jsdom document, with the same stubs as tests/mermaid/check.mjs
-// (text measured at 8px per character: jsdom does no layout), so no browser is needed.
+// Mermaid renders inside a jsdom document (tests/mermaid/headless.mjs, shared with the
+// tests' checker), so no browser is needed.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import { headlessMermaid } from '../tests/mermaid/headless.mjs';
 
-const require = createRequire(new URL('../tests/mermaid/package.json', import.meta.url));
-const { JSDOM } = require('jsdom');
-
-const dom = new JSDOM('<!doctype html><html><body></body></html>', { pretendToBeVisual: true });
-const { window } = dom;
-globalThis.window = window;
-globalThis.document = window.document;
-for (const name of [
-  'Element', 'HTMLElement', 'SVGElement', 'Node', 'DOMParser', 'XMLSerializer',
-  'MutationObserver', 'CSSStyleSheet', 'getComputedStyle',
-]) {
-  globalThis[name] = window[name];
-}
-if (!('navigator' in globalThis)) globalThis.navigator = window.navigator;
-window.SVGElement.prototype.getBBox = function () {
-  return { x: 0, y: 0, width: 8 * (this.textContent || '').length, height: 16 };
-};
-window.SVGElement.prototype.getComputedTextLength = function () {
-  return 8 * (this.textContent || '').length;
-};
-
-const { default: mermaid } = await import(pathToFileURL(require.resolve('mermaid')).href);
 // jsdom has no layout to give the chart a width: 900px, as docs/gantt.png has.
-mermaid.initialize({
-  startOnLoad: false,
-  logLevel: 'fatal',
-  securityLevel: 'strict',
-  gantt: { useWidth: 900 },
-});
+const mermaid = await headlessMermaid({ gantt: { useWidth: 900 } });
 
 const [file] = process.argv.slice(2);
 if (!file) {

@@ -8,37 +8,15 @@
 //                                  label as rendered, classes) and edges
 //
 // Every diagram is parsed with mermaid.parse() and rendered to SVG with mermaid.render()
-// inside a jsdom document (text is measured by a stub: layout is not the point). Mermaid's
+// inside a jsdom document (headless.mjs: text is measured by a stub, layout is not the point). Mermaid's
 // gantt parser accepts task data it then silently replaces (an unknown `after` id becomes
 // today, an unparsable date throws only at render), so gantt tasks are also checked for a
 // valid start before a valid end and for unique ids. Exit status: 0 when every diagram is
 // valid, 1 with Mermaid's error on stderr when one is not, 2 on bad usage.
 import { readFileSync } from 'node:fs';
-import { JSDOM } from 'jsdom';
+import { headlessMermaid } from './headless.mjs';
 
-const dom = new JSDOM('<!doctype html><html><body></body></html>', { pretendToBeVisual: true });
-const { window } = dom;
-globalThis.window = window;
-globalThis.document = window.document;
-for (const name of [
-  'Element', 'HTMLElement', 'SVGElement', 'Node', 'DOMParser', 'XMLSerializer',
-  'MutationObserver', 'CSSStyleSheet', 'getComputedStyle',
-]) {
-  globalThis[name] = window[name];
-}
-if (!('navigator' in globalThis)) globalThis.navigator = window.navigator;
-// jsdom does no layout: measure text as 8px per character, enough for Mermaid's renderers.
-const measure = function () {
-  const text = this.textContent || '';
-  return { x: 0, y: 0, width: 8 * text.length, height: 16 };
-};
-window.SVGElement.prototype.getBBox = measure;
-window.SVGElement.prototype.getComputedTextLength = function () {
-  return 8 * (this.textContent || '').length;
-};
-
-const { default: mermaid } = await import('mermaid');
-mermaid.initialize({ startOnLoad: false, logLevel: 'fatal', securityLevel: 'strict' });
+const mermaid = await headlessMermaid();
 
 /** The diagrams of `text`: its ```mermaid blocks, or the whole text when it has none. */
 function diagrams(text) {
