@@ -19,14 +19,22 @@ from flowrun.errors import (
 
 
 def _check_options(name: str, timeout_s: object, retries: object, retry_delay_s: object) -> None:
+    # The common case, decided without the checks below (NaN fails the bounds). An int is
+    # compared with ints only: an int against a float (infinity) is CPython's slow path.
     if (
-        (timeout_s is None or (type(timeout_s) in _NUMBERS and 0 < timeout_s < math.inf))  # type: ignore[operator]
+        (
+            timeout_s is None
+            or (type(timeout_s) is int and timeout_s > 0)
+            or (type(timeout_s) is float and 0.0 < timeout_s < _INF)
+        )
         and type(retries) is int
         and retries >= 0
-        and type(retry_delay_s) in _NUMBERS
-        and 0 <= retry_delay_s < math.inf  # type: ignore[operator]
+        and (
+            (type(retry_delay_s) is float and 0.0 <= retry_delay_s < _INF)
+            or (type(retry_delay_s) is int and retry_delay_s >= 0)
+        )
     ):
-        return  # the common case, decided without the checks below (NaN fails the bounds)
+        return
     if timeout_s is not None and (
         not _is_real(timeout_s) or not (0 < float(timeout_s) < math.inf)  # type: ignore[arg-type]
     ):
@@ -41,7 +49,7 @@ def _check_options(name: str, timeout_s: object, retries: object, retry_delay_s:
         )
 
 
-_NUMBERS = (int, float)
+_INF = math.inf
 
 
 def _is_real(value: object) -> bool:

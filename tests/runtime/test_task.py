@@ -504,6 +504,8 @@ class TestManyTasksFromOneDefinition:
             ("retry_delay_s", True),
             ("retry_delay_s", float("nan")),
             ("retry_delay_s", float("inf")),
+            ("retry_delay_s", -1),
+            ("retry_delay_s", -0.5),
             ("retry_delay_s", "1"),
         ],
     )
