@@ -24,14 +24,14 @@ def _check_options(name: str, timeout_s: object, retries: object, retry_delay_s:
     if (
         (
             timeout_s is None
-            or (type(timeout_s) is int and timeout_s > 0)
+            or (type(timeout_s) is int and 0 < timeout_s < _HUGE)
             or (type(timeout_s) is float and 0.0 < timeout_s < _INF)
         )
         and type(retries) is int
         and retries >= 0
         and (
             (type(retry_delay_s) is float and 0.0 <= retry_delay_s < _INF)
-            or (type(retry_delay_s) is int and retry_delay_s >= 0)
+            or (type(retry_delay_s) is int and 0 <= retry_delay_s < _HUGE)
         )
     ):
         return
@@ -50,10 +50,18 @@ def _check_options(name: str, timeout_s: object, retries: object, retry_delay_s:
 
 
 _INF = math.inf
+#: Ints from here on are left to the checks below: past about 2**1024 no float holds them.
+_HUGE = 1 << 1000
 
 
 def _is_real(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    """An int or float that ``float()`` takes (not a bool, not NaN)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return not math.isnan(value)
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 def _check_resources(task: str | None, resources: object) -> tuple[tuple[str, int], ...]:

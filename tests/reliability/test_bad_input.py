@@ -178,6 +178,7 @@ for _option, _value in [
     ("max_parallel", True),
     ("default_timeout_s", 0),
     ("default_timeout_s", -1),
+    ("default_timeout_s", 10**400),  # beyond any float: refused, not an OverflowError
 ]:
     CASES.append(
         Case(

@@ -505,6 +505,7 @@ class TestManyTasksFromOneDefinition:
             ("retry_delay_s", float("nan")),
             ("retry_delay_s", float("inf")),
             ("retry_delay_s", -1),
+            pytest.param("retry_delay_s", 10**400, id="retry_delay_s-beyond-any-float"),
             ("retry_delay_s", -0.5),
             ("retry_delay_s", "1"),
         ],
@@ -586,7 +587,18 @@ class TestBadDeclarations:
             @task(deps="abc", registry=registry)
             def f() -> None: ...
 
-    @pytest.mark.parametrize("timeout_s", [0, -1, -0.5, float("nan"), float("inf"), "5"])
+    @pytest.mark.parametrize(
+        "timeout_s",
+        [
+            0,
+            -1,
+            -0.5,
+            float("nan"),
+            float("inf"),
+            pytest.param(10**400, id="beyond-any-float"),
+            "5",
+        ],
+    )
     def test_bad_timeout(self, registry: TaskRegistry, timeout_s: Any) -> None:
         with pytest.raises(InvalidTimeoutError, match=r"task 'f': timeout_s=") as info:
 
