@@ -31,6 +31,7 @@ from typing import Any
 
 from bench import workloads
 from bench._common import Result, Settings, median, median_of_ratios, paired
+from bench.floor import floor_whole_s
 from bench.reference import run_minimal
 from flowrun import SchedulerConfig, TaskRegistry, build_default_engine, task
 
@@ -323,6 +324,21 @@ def aiodag_row(workload: Workload, reps: int) -> Result | None:
     )
 
 
+def floor_row(workload: Workload, reps: int) -> Result:
+    """The floor (``bench.floor``) against the bare loop on ``workload`` (information)."""
+    graph, bound = workload.graph, workload.max_parallel
+    floor_whole_s(graph, bound)  # the warm-up
+    floor, bare = paired(lambda: floor_whole_s(graph, bound), lambda: bare_run(workload), reps)
+    return Result(
+        "7",
+        f"  {workload.label}: the floor (the bare loop plus the guarantees) / bare loop",
+        median_of_ratios(floor, bare),
+        None,
+        note="bench/floor.py: the least the guarantees cost on the bare loop's structure",
+        details={"reps": reps, "floor_s": median(floor)},
+    )
+
+
 def target_7(settings: Settings) -> list[Result]:
     """The public path: registration, run and report against the bare loop."""
     rows: list[Result] = []
@@ -337,6 +353,8 @@ def target_7(settings: Settings) -> list[Result]:
         theirs = None if sleeps else aiodag_row(workload, reps)
         if theirs is not None:
             rows.append(theirs)
+        if not sleeps:
+            rows.append(floor_row(workload, reps))
         if workload.max_parallel == 10_000:
             in_process = [p.register_s / len(workload.graph) for p in user]
     fresh = fresh_registration_s(max(3, settings.reps))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench import fixed_cost, public, workloads, xdist_once
+from bench import fixed_cost, floor, public, workloads, xdist_once
 from bench.reference import run_minimal
 from bench.suite import make_suite
 
@@ -159,3 +159,58 @@ def test_the_uncached_pass_imports_packages_that_have_no_bytecode(tmp_path: Path
     assert (source / "flowrun" / "__init__.py").is_file()
     assert (source / "pytest_flowrun" / "plugin.py").is_file()
     assert not list(source.rglob("*.pyc"))
+
+
+def test_the_floor_runs_every_task_once_after_its_dependencies() -> None:
+    graph = workloads.layered(60, parents=3, width=10)
+    registry = floor.register_noop(graph)
+    assert all(spec.timeout_s == 30 for spec in registry.values())
+    records = asyncio.run(floor.floor_run(registry, 4))
+    assert {r.status for r in records.values()} == {"SUCCESS"}
+    for name, deps in graph.items():
+        assert all(records[d].finished_at <= records[name].started_at for d in deps)  # type: ignore[operator]
+    assert floor.floor_whole_s(graph, 4) > 0
+
+
+def test_the_floors_timeouts_are_real_and_skip_the_descendants() -> None:
+    registry: dict[str, floor.FloorSpec] = {}
+
+    @floor.floor_task(name="slow", deps=[], timeout_s=0.05, registry=registry)
+    async def slow() -> None:
+        await asyncio.sleep(30)
+
+    @floor.floor_task(name="child", deps=["slow"], timeout_s=1, registry=registry)
+    async def child() -> None:
+        return None
+
+    @floor.floor_task(name="grandchild", deps=["child"], timeout_s=1, registry=registry)
+    async def grandchild() -> None:
+        return None
+
+    @floor.floor_task(name="other", deps=[], timeout_s=1, registry=registry)
+    async def other() -> str:
+        return "ok"
+
+    records = asyncio.run(floor.floor_run(registry, 2))  # "slow" would end SUCCESS in 30 s
+    assert {name: r.status for name, r in records.items()} == {
+        "slow": "TIMEOUT",
+        "child": "SKIPPED",
+        "grandchild": "SKIPPED",
+        "other": "SUCCESS",
+    }
+    report = floor.floor_report(records, records["slow"].started_at or 0.0)
+    assert report["tasks"]["other"]["result"] == "ok"
+    assert len(report["tasks"]["slow"]) == 14
+    with pytest.raises(ValueError, match="'bad'"):
+        floor.floor_task(name="bad", deps=[], timeout_s=0, registry=registry)(slow)
+
+
+def test_the_floor_row_is_information_beside_the_public_path() -> None:
+    workload = public.Workload(
+        "small", workloads.chain(30), public.register_noop, public._noop, 4, 1.5
+    )
+    row = public.floor_row(workload, reps=2)
+    assert row.limit is None
+    assert row.value is not None
+    assert row.value > 0
+    assert "floor" in row.figure
