@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,35 +27,67 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
 
-@dataclass(frozen=True, slots=True)
 class Settings:
-    """The plugin's options, validated.
+    """The plugin's options, validated; read once per session, never changed.
 
-    ``explicit`` lists the options the user set (for the report header).
+    ``explicit`` lists the options the user set (for the report header); ``resources`` are
+    the caps of ``--flowrun-resources`` as ``(name, cap)`` pairs in the order given;
+    ``summary_path`` is where ``--flowrun-summary`` appends the Markdown summary, and
+    ``github_summary`` (``flowrun_github_summary``) says whether it also goes to
+    ``$GITHUB_STEP_SUMMARY`` when that is set; ``report_results``
+    (``flowrun_report_results``) keeps the task results in the JSON report; ``fixtures``
+    (``--flowrun-fixture``, ``flowrun_fixtures``) are the session fixtures, names or
+    fnmatch patterns, that join the setup DAG as tasks (``_promote``); ``loop`` is
+    ``--flowrun-loop``, ``thread`` (flowrun's own loop) or ``asyncio-session``
+    (pytest-asyncio's session loop, ``_borrowed_loop``); ``xdist`` is ``--flowrun-xdist``,
+    ``per-worker`` (each worker runs its own setup) or ``once`` (the controller runs it
+    for every worker, ``_once``).
     """
 
-    max_parallel: int = DEFAULT_MAX_PARALLEL
-    timeout_s: float | None = None
-    show_dag: bool = False
-    report_path: Path | None = None
-    explicit: tuple[str, ...] = ()
-    #: The caps of ``--flowrun-resources``, as ``(name, cap)`` pairs in the order given.
-    resources: tuple[tuple[str, int], ...] = ()
-    #: ``--flowrun-summary``: where to append the Markdown summary.
-    summary_path: Path | None = None
-    #: ``flowrun_github_summary``: append it to ``$GITHUB_STEP_SUMMARY`` too, when set.
-    github_summary: bool = True
-    #: ``flowrun_report_results``: keep the task results in the JSON report.
-    report_results: bool = False
-    #: ``--flowrun-fixture`` and ``flowrun_fixtures``: session fixtures (names or fnmatch
-    #: patterns) that join the setup DAG as tasks (``_promote``).
-    fixtures: tuple[str, ...] = ()
-    #: ``--flowrun-loop``: ``thread`` (flowrun's own loop) or ``asyncio-session``
-    #: (pytest-asyncio's session loop, ``_borrowed_loop``).
-    loop: str = LOOP_MODES[0]
-    #: ``--flowrun-xdist``: ``per-worker`` (each worker runs its own setup) or ``once``
-    #: (the controller runs it for every worker, ``_once``).
-    xdist: str = XDIST_MODES[0]
+    # Not a dataclass: making one costs about a millisecond at every pytest start.
+    __slots__ = (
+        "explicit",
+        "fixtures",
+        "github_summary",
+        "loop",
+        "max_parallel",
+        "report_path",
+        "report_results",
+        "resources",
+        "show_dag",
+        "summary_path",
+        "timeout_s",
+        "xdist",
+    )
+
+    def __init__(
+        self,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+        timeout_s: float | None = None,
+        show_dag: bool = False,
+        report_path: Path | None = None,
+        explicit: tuple[str, ...] = (),
+        resources: tuple[tuple[str, int], ...] = (),
+        *,
+        summary_path: Path | None = None,
+        github_summary: bool = True,
+        report_results: bool = False,
+        fixtures: tuple[str, ...] = (),
+        loop: str = LOOP_MODES[0],
+        xdist: str = XDIST_MODES[0],
+    ) -> None:
+        self.max_parallel = max_parallel
+        self.timeout_s = timeout_s
+        self.show_dag = show_dag
+        self.report_path = report_path
+        self.explicit = explicit
+        self.resources = resources
+        self.summary_path = summary_path
+        self.github_summary = github_summary
+        self.report_results = report_results
+        self.fixtures = fixtures
+        self.loop = loop
+        self.xdist = xdist
 
 
 def add_options(parser: pytest.Parser) -> None:
